@@ -1,0 +1,70 @@
+"""`python -m helpers run|params|report|bench`: the command line over the same functions the
+notebooks call. Mistakes a user can fix print one line and exit 2 (tracebacks with --debug)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import UserError
+
+
+def _parser() -> argparse.ArgumentParser:
+    from .config import PROFILES
+    from .runs import RUN_IDS
+
+    parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="train one of the ten runs and write its results file")
+    run.add_argument("run_id", help=f"one of: {', '.join(RUN_IDS)}")
+    run.add_argument("--profile", default="full", help=f"one of: {', '.join(PROFILES)} (default full)")
+    run.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE",
+                     help="override a setting, e.g. --set epochs=3 --set lr=1e-3 (repeatable)")
+    run.add_argument("--resume", action="store_true", help="continue from the last finished epoch's checkpoint")
+
+    params = commands.add_parser("params", help="parameter counts of the ten runs on the t5-small architecture")
+    params.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    report = commands.add_parser("report", help="build report/<profile>/report.pdf from the results files")
+    report.add_argument("--profile", default="full")
+
+    bench = commands.add_parser("bench", help="speed, memory and checkpoint size of the ten runs")
+    bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        return _dispatch(args)
+    except UserError as error:
+        if args.debug:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: the last finished epoch's checkpoint is kept; continue with --resume", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args) -> int:
+    if args.command == "run":
+        from .config import parse_assignments, settings_for
+        from .experiment import run_experiment
+
+        settings = settings_for(args.run_id, args.profile, parse_assignments(args.overrides))
+        run_experiment(args.run_id, settings, resume=args.resume)
+        return 0
+    if args.command == "params":
+        from .param_table import main as params_main
+        return params_main(as_json=args.json)
+    if args.command == "report":
+        from .report import build_report
+        build_report(args.profile)
+        return 0
+    if args.command == "bench":
+        from .bench import main as bench_main
+        return bench_main(as_json=args.json)
+    return 1

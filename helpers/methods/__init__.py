@@ -1,0 +1,1 @@
+"""The parameter-efficient methods: from scratch (prompt, adapter, lora) and through libraries."""

@@ -1,0 +1,54 @@
+"""Bottleneck adapter (Houlsby et al., 2019; placed as AdapterHub's SeqBn / Pfeiffer), from scratch.
+
+After each feed-forward sublayer of every block (6 encoder + 6 decoder = 12 adapters):
+
+    h   = x + FF(LayerNorm(x))            # T5's own sublayer, frozen
+    out = h + W_up ReLU(W_down h + b_down) + b_up
+
+W_down: d_model -> bottleneck, W_up: bottleneck -> d_model. Initialised like AdapterHub's
+"mam_adapter" option (W_down kaiming-uniform, W_up and biases zero), so the model is exactly
+unchanged at initialisation and the library twin can share the same init.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from transformers.models.t5.modeling_t5 import T5LayerFF
+
+from .common import freeze, replace_module
+
+
+class Bottleneck(nn.Module):
+    def __init__(self, d_model: int, bottleneck: int):
+        super().__init__()
+        self.down = nn.Linear(d_model, bottleneck)
+        self.up = nn.Linear(bottleneck, d_model)
+        with torch.no_grad():
+            nn.init.kaiming_uniform_(self.down.weight, a=math.sqrt(5))
+            nn.init.zeros_(self.down.bias)
+            nn.init.zeros_(self.up.weight)     # zero update at start: output unchanged
+            nn.init.zeros_(self.up.bias)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return hidden + self.up(torch.relu(self.down(hidden)))
+
+
+class FeedForwardWithAdapter(nn.Module):
+    def __init__(self, feed_forward: T5LayerFF, bottleneck: int):
+        super().__init__()
+        self.feed_forward = feed_forward
+        self.adapter = Bottleneck(feed_forward.layer_norm.weight.numel(), bottleneck)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.adapter(self.feed_forward(hidden_states))
+
+
+def add_adapters(model: nn.Module, bottleneck: int) -> nn.Module:
+    """Freeze the model, then wrap every T5LayerFF (the name filter is the module type)."""
+    freeze(model)
+    targets = [name for name, module in model.named_modules() if isinstance(module, T5LayerFF)]
+    for name in targets:
+        replace_module(model, name, FeedForwardWithAdapter(model.get_submodule(name), bottleneck))
+    return model

@@ -1,0 +1,61 @@
+"""LoRA (Hu et al., 2021), from scratch, on the q and v projections of all 18 attention modules.
+
+    y = W x + (alpha / r) * B A dropout(x),   A: r x d_in (kaiming-uniform),  B: d_out x r (zeros)
+
+W stays frozen; B = 0 makes the model exactly unchanged at initialisation. After training,
+W + (alpha / r) B A can be merged into W, so inference costs nothing extra.
+"""
+from __future__ import annotations
+
+import math
+import re
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .common import freeze, replace_module
+
+# q and v of encoder self-, decoder self- and decoder cross-attention; never lm_head or FF.
+LORA_TARGET = re.compile(r"(SelfAttention|EncDecAttention)\.(q|v)$")
+
+
+class LoRALinear(nn.Module):
+    def __init__(self, base: nn.Linear, rank: int, alpha: float, dropout: float = 0.0):
+        super().__init__()
+        self.base = base
+        self.lora_A = nn.Parameter(torch.empty(rank, base.in_features))
+        self.lora_B = nn.Parameter(torch.zeros(base.out_features, rank))
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))   # as PEFT and nn.Linear do
+        self.scaling = alpha / rank
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Two thin matmuls (d_in -> r -> d_out) instead of materialising the d_out x d_in update.
+        update = F.linear(F.linear(self.dropout(x), self.lora_A), self.lora_B)
+        return self.base(x) + update * self.scaling
+
+    def merged(self) -> nn.Linear:
+        linear = nn.Linear(self.base.in_features, self.base.out_features, bias=self.base.bias is not None)
+        with torch.no_grad():
+            linear.weight.copy_(self.base.weight + (self.lora_B @ self.lora_A) * self.scaling)
+            if self.base.bias is not None:
+                linear.bias.copy_(self.base.bias)
+        return linear.to(self.base.weight.device, self.base.weight.dtype)
+
+
+def add_lora(model: nn.Module, rank: int, alpha: float, dropout: float = 0.0) -> nn.Module:
+    freeze(model)
+    targets = [name for name, module in model.named_modules()
+               if isinstance(module, nn.Linear) and LORA_TARGET.search(name)]
+    for name in targets:
+        replace_module(model, name, LoRALinear(model.get_submodule(name), rank, alpha, dropout))
+    return model
+
+
+def merge_lora(model: nn.Module) -> nn.Module:
+    """Fold every LoRA update into its frozen weight (in place): a plain T5 for inference."""
+    wrapped = [name for name, module in model.named_modules() if isinstance(module, LoRALinear)]
+    for name in wrapped:
+        replace_module(model, name, model.get_submodule(name).merged())
+    return model

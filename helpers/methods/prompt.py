@@ -1,0 +1,60 @@
+"""Soft prompt tuning (Lester et al., 2021), from scratch.
+
+    encoder input = [p_1 ... p_n ; E(x_1) ... E(x_L)],  mask = [1 ... 1 ; m_1 ... m_L]
+
+Only the n x d_model prompt matrix P is trained; the decoder and the labels are untouched.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .common import freeze
+
+COMMON_TOKENS = 5000   # T5's sentencepiece ids are roughly frequency-ordered: sample common words
+
+
+def init_from_vocabulary(embedding: nn.Embedding, n_tokens: int, seed: int, special_ids) -> torch.Tensor:
+    """Embeddings of n randomly sampled real tokens (not <pad>, </s>, ... as rows 0..n-1 would be).
+
+    Lester et al. found sampled-vocabulary init far better than random vectors."""
+    generator = torch.Generator().manual_seed(seed)
+    limit = min(COMMON_TOKENS, embedding.num_embeddings)
+    candidates = torch.tensor([i for i in range(limit) if i not in set(special_ids)])
+    picks = candidates[torch.randperm(len(candidates), generator=generator)[:n_tokens]]
+    return embedding.weight[picks].detach().clone()
+
+
+class SoftPrompt(nn.Module):
+    def __init__(self, initial: torch.Tensor):
+        super().__init__()
+        self.prompt = nn.Parameter(initial.clone())           # (n_tokens, d_model)
+
+    def forward(self, embeds: torch.Tensor, mask: torch.Tensor):
+        batch = embeds.size(0)
+        prompt = self.prompt.to(embeds.dtype).unsqueeze(0).expand(batch, -1, -1)   # (B, n, d)
+        ones = torch.ones(batch, prompt.size(1), dtype=mask.dtype, device=mask.device)
+        return torch.cat([prompt, embeds], dim=1), torch.cat([ones, mask], dim=1)   # (B, n+L, d), (B, n+L)
+
+
+class SoftPromptT5(nn.Module):
+    """A frozen T5 whose encoder sees the soft prompt before every input."""
+
+    def __init__(self, backbone: nn.Module, initial: torch.Tensor):
+        super().__init__()
+        self.backbone = freeze(backbone)
+        self.soft_prompt = SoftPrompt(initial)
+        self.config = backbone.config
+
+    def _encoder_inputs(self, input_ids, attention_mask):
+        embeds = self.backbone.get_input_embeddings()(input_ids)                    # (B, L, d)
+        return self.soft_prompt(embeds, attention_mask)
+
+    def forward(self, input_ids, attention_mask, **kwargs):
+        embeds, mask = self._encoder_inputs(input_ids, attention_mask)
+        return self.backbone(inputs_embeds=embeds, attention_mask=mask, **kwargs)
+
+    @torch.no_grad()
+    def generate(self, input_ids, attention_mask, **kwargs):
+        embeds, mask = self._encoder_inputs(input_ids, attention_mask)
+        return self.backbone.generate(inputs_embeds=embeds, attention_mask=mask, **kwargs)
