@@ -25,7 +25,8 @@ def _batches(encoded, batch_size, rank, world):
 def label_logits(model, input_ids, attention_mask, label_ids, decoder_start_id: int) -> torch.Tensor:
     """(B, 2) logits of the two label tokens at the first decoder step."""
     start = torch.full((input_ids.size(0), 1), decoder_start_id, dtype=torch.long, device=input_ids.device)
-    logits = model(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=start).logits   # (B, 1, V)
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=start,
+                   use_cache=False).logits                                                         # (B, 1, V)
     return logits[:, 0, label_ids].float()
 
 

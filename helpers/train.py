@@ -148,7 +148,7 @@ def fit(model, data, settings, *, tokenizer, label_ids, run_id: str, seed: int, 
                 with accelerator.autocast():
                     loss = model(input_ids=batch["input_ids"].to(accelerator.device),
                                  attention_mask=batch["attention_mask"].to(accelerator.device),
-                                 labels=batch["labels"].to(accelerator.device)).loss
+                                 labels=batch["labels"].to(accelerator.device), use_cache=False).loss
                 accelerator.backward(loss)
                 accelerator.clip_grad_norm_([p for _, p in trainable_parameters(plain)], settings.max_grad_norm)
                 optimizer.step()

@@ -32,6 +32,10 @@ def import_opendelta():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # DeltaCenter's pkg_resources deprecation notice
         import opendelta
+    # Each opendelta module makes its own INFO-level logger at import; quiet them all at once.
+    for name in list(logging.Logger.manager.loggerDict):
+        if name.lower().startswith(("opendelta", "deltacenter")):
+            logging.getLogger(name).setLevel(logging.WARNING)
     return opendelta
 
 
@@ -63,8 +67,6 @@ def _quiet_opendelta(function, *args, **kwargs):
 
 def _opendelta_build(backbone, tokenizer, settings, seed):
     opendelta = import_opendelta()
-    for name in ("opendelta", "opendelta.utils.logging", "DeltaCenter"):
-        logging.getLogger(name).setLevel(logging.WARNING)
     # token_init=False, then the scratch twin's sampled-vocabulary init: OpenDelta's own
     # token_init copies rows 0..n-1, i.e. <pad>, </s>, <unk>, ...
     delta = opendelta.SoftPromptModel(backbone, soft_token_num=settings.n_tokens, token_init=False)
@@ -101,6 +103,9 @@ def _adapterhub_build(backbone, tokenizer, settings, seed):
     import adapters
     from adapters import SeqBnConfig
 
+    # adapters 1.3.0's T5 code still passes `past_key_value` (deprecated for transformers 4.58);
+    # harmless on the pinned 4.57.6, and repeated on every forward otherwise.
+    warnings.filterwarnings("ignore", message="`past_key_value` is deprecated", category=FutureWarning)
     adapters.init(backbone)
     config = SeqBnConfig(reduction_factor=backbone.config.d_model / settings.bottleneck, non_linearity="relu",
                          # the scratch twin's init: W_down kaiming-uniform, W_up = 0 (identity at start)
