@@ -29,6 +29,11 @@ def _parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="build report/<profile>/report.pdf from the results files")
     report.add_argument("--profile", default="full")
 
+    notebooks = commands.add_parser("notebooks", help="execute the five notebooks with papermill (make run-all)")
+    notebooks.add_argument("--profile", default="full")
+    notebooks.add_argument("--papermill-args", default="", help='extra parameters, e.g. "-p epochs 3"')
+    notebooks.add_argument("--only", nargs="*", help="notebook names to run (default: all five)")
+
     bench = commands.add_parser("bench", help="speed, memory and checkpoint size of the ten runs")
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
@@ -64,6 +69,9 @@ def _dispatch(args) -> int:
         from .report import build_report
         build_report(args.profile)
         return 0
+    if args.command == "notebooks":
+        from .notebook_runner import run_notebooks
+        return run_notebooks(args.profile, args.papermill_args, args.only)
     if args.command == "bench":
         from .bench import main as bench_main
         return bench_main(as_json=args.json)
