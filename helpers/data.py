@@ -96,7 +96,7 @@ def _load_acl_split(folder: Path) -> Reviews:
             label.append(value)
     if not text:
         raise UserError(f"{folder} has no neg/*.txt or pos/*.txt reviews; is DATA_PATH the aclImdb folder?")
-    return Reviews(text, label)
+    return _from_columns({"text": text, "label": label}, str(folder))
 
 
 def _load_table_files(path: Path) -> dict[str, Reviews]:

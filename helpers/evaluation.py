@@ -10,8 +10,8 @@ valid only if the text is exactly a label word; the invalid-output rate is repor
 from __future__ import annotations
 
 import torch
-from tqdm.auto import tqdm
 
+from .progress import progress
 from .batching import collate, evaluation_batches, shard
 
 LABEL_WORDS = ("negative", "positive")
@@ -37,7 +37,7 @@ def scoring_counts(model, encoded, *, batch_size, label_ids, eos_id, pad_id, dec
     was_training = model.training
     model.eval()
     correct = total = 0
-    for indices in tqdm(_batches(encoded, batch_size, rank, world), desc=desc, leave=False, disable=rank != 0):
+    for indices in progress(_batches(encoded, batch_size, rank, world), desc, rank):
         batch = collate(encoded, indices, label_ids, eos_id, pad_id)
         with autocast() if autocast else _nothing():
             scores = label_logits(model, batch["input_ids"].to(device), batch["attention_mask"].to(device),
@@ -56,8 +56,7 @@ def generation_counts(model, tokenizer, encoded, *, batch_size, label_ids, devic
     model.eval()
     correct = invalid = total = 0
     eos_id, pad_id = tokenizer.eos_token_id, tokenizer.pad_token_id
-    for indices in tqdm(_batches(encoded, batch_size, rank, world), desc="test (generate)", leave=False,
-                        disable=rank != 0):
+    for indices in progress(_batches(encoded, batch_size, rank, world), "test (generate)", rank):
         batch = collate(encoded, indices, label_ids, eos_id, pad_id)
         with autocast() if autocast else _nothing():
             output = model.generate(input_ids=batch["input_ids"].to(device),

@@ -6,11 +6,14 @@ import statistics
 import time
 from dataclasses import asdict
 
+from transformers import set_seed
+
 from .build import build_model, save_weights
 from .config import PROFILES, Settings
 from .data import prepare_data
 from .model import label_token_ids, load_backbone
 from .params import count_parameters, formula
+from .preflight import check_sources
 from .results import device_description, git_commit, versions, write_results
 from .runs import get_run
 from .train import fit, make_accelerator
@@ -18,6 +21,7 @@ from .train import fit, make_accelerator
 
 def run_experiment(run_id: str, settings: Settings, *, resume: bool = False, log=print) -> dict:
     run = get_run(run_id)
+    check_sources(settings.profile)
     accelerator = make_accelerator()
     started = time.time()
     _, tokenizer = load_backbone(settings.profile)
@@ -30,6 +34,7 @@ def run_experiment(run_id: str, settings: Settings, *, resume: bool = False, log
     for seed in range(settings.seed, settings.seed + settings.seeds):
         backbone, _ = load_backbone(settings.profile)   # a fresh backbone for every seed
         base = count_parameters(backbone)
+        set_seed(seed)   # before building: LoRA's A and the adapters' W_down are drawn at random here
         model = build_model(run, backbone, tokenizer, settings, seed)
         counts = count_parameters(model)
         predicted, words = formula(run, model.config, settings.method_size(run))

@@ -10,13 +10,14 @@ from __future__ import annotations
 import math
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import torch
-from tqdm.auto import tqdm
 
+from .progress import progress
 from .batching import collate, shard, training_batches
 from .checkpoint import load_checkpoint, save_checkpoint
+from .errors import UserError
 from .evaluation import generation_counts, scoring_counts
 
 
@@ -118,6 +119,12 @@ def fit(model, data, settings, *, tokenizer, label_ids, run_id: str, seed: int, 
         return counts[0].item() / counts[1].item()
 
     state = load_checkpoint(settings.profile, run_id, seed) if resume else None
+    if resume and state is None:
+        log(f"--resume: no checkpoint for {run_id} (seed {seed}) yet; starting from epoch 0")
+    if state is not None and state.get("settings") != asdict(settings):
+        changed = sorted(k for k, v in asdict(settings).items() if state.get("settings", {}).get(k) != v)
+        raise UserError(f"the checkpoint of {run_id} (seed {seed}) was written with other settings ({', '.join(changed)}); "
+                        "resume with the same settings, or drop --resume to start again")
     if state is not None:
         _load_trainable_state(plain, state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -142,7 +149,7 @@ def fit(model, data, settings, *, tokenizer, label_ids, run_id: str, seed: int, 
             # Re-seed per epoch so a resumed run draws the same dropout masks as an unbroken one.
             torch.manual_seed(seed * 1000 + epoch)
             epoch_start, running = time.time(), 0.0
-            bar = tqdm(batches, desc=f"epoch {epoch}/{settings.epochs}", leave=False, disable=rank != 0)
+            bar = progress(batches, f"epoch {epoch}/{settings.epochs}", rank)
             for step, indices in enumerate(bar, 1):
                 batch = collate(data["train"], indices, label_ids, eos_id, pad_id)
                 with accelerator.autocast():
@@ -169,7 +176,7 @@ def fit(model, data, settings, *, tokenizer, label_ids, run_id: str, seed: int, 
                     "model": _trainable_state(plain), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(), "rng": {"torch": torch.get_rng_state()},
                     "val_accuracy": val_accuracy, "train_loss": train_loss, "best": best_state,
-                    "train_seconds": train_seconds})
+                    "train_seconds": train_seconds, "settings": asdict(settings)})
             accelerator.wait_for_everyone()
 
     best_epoch = max(range(len(val_accuracy)), key=val_accuracy.__getitem__)   # first of ties

@@ -1,0 +1,26 @@
+"""Check where the model and the data will come from before any work starts, so a wrong path
+or a missing network is one clear line within seconds, not a failure halfway through a run."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import UserError
+from .hub import hub_reachable
+
+
+def check_sources(profile: str) -> None:
+    from .config import PROFILES
+
+    chosen = PROFILES[profile]
+    if chosen.model == "tiny":
+        return   # built offline
+    paths = {"MODEL_PATH": os.environ.get("MODEL_PATH"), "DATA_PATH": os.environ.get("DATA_PATH")}
+    for name, value in paths.items():
+        if value and not Path(value).exists():
+            raise UserError(f"{name}={value} does not exist; fix the path, or unset {name} to download from the hub")
+    missing = [name for name, value in paths.items() if not value]
+    if missing and not hub_reachable():
+        needs = " and ".join(f"{n} ({'t5-small' if n == 'MODEL_PATH' else 'IMDB'})" for n in missing)
+        raise UserError(f"the Hugging Face hub is unreachable and {needs} {'is' if len(missing) == 1 else 'are'} not set; "
+                        "set them to local copies, or use --profile tiny (notebooks: profile = \"tiny\") to run offline")

@@ -1,0 +1,61 @@
+"""Bad input: exit 2, one line naming the problem and the fix, no traceback, nothing written."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _snapshot(root: Path):
+    return {p: p.stat().st_mtime_ns for folder in ("runs", "weights", "report") for p in (root / folder).rglob("*")}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "lora_big"], "unknown run id 'lora_big'; valid run ids: full_ft, prompt_scratch_10"),
+    (["run", "full_ft", "--profile", "huge"], "unknown profile 'huge'; valid profiles: full, tiny"),
+    (["run", "full_ft", "--set", "epoch=3"], "unknown setting 'epoch'; valid settings: epochs"),
+    (["run", "lora_scratch_8", "--set", "rank=0"], "rank=0 must be a positive whole number"),
+    (["run", "adapter_scratch_8", "--set", "bottleneck=-1"], "bottleneck=-1 must be a positive whole number"),
+    (["run", "prompt_scratch_10", "--set", "n_tokens=ten"], "n_tokens='ten' is not a whole number"),
+    (["run", "full_ft", "--set", "epochs"], "is not KEY=VALUE"),
+])
+def test_bad_settings_refused_before_any_work(study_root, capsys, argv, message):
+    before = _snapshot(study_root)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err and err.count("\n") == 1
+    assert _snapshot(study_root) == before
+
+
+def test_missing_data_path_and_model_path(study_root, capsys, monkeypatch, tmp_path):
+    before = _snapshot(study_root)
+    monkeypatch.setenv("DATA_PATH", str(tmp_path / "no-imdb"))
+    assert main(["run", "full_ft", "--set", "epochs=1"]) == 2
+    assert "DATA_PATH=" in capsys.readouterr().err
+    monkeypatch.delenv("DATA_PATH")
+    monkeypatch.setenv("MODEL_PATH", str(tmp_path / "no-model"))
+    assert main(["run", "full_ft", "--set", "epochs=1"]) == 2
+    assert "MODEL_PATH=" in capsys.readouterr().err
+    assert _snapshot(study_root) == before
+
+
+def test_unreachable_hub_names_the_offline_options(study_root, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from helpers.hub import hub_reachable
+    hub_reachable.cache_clear()
+    assert main(["run", "full_ft"]) == 2
+    err = capsys.readouterr().err
+    assert "unreachable" in err and "MODEL_PATH" in err and "--profile tiny" in err
+
+
+def test_command_line_prints_one_line_without_traceback(study_root):
+    env = dict(os.environ, PEFT_STUDY_ROOT=str(study_root))
+    done = subprocess.run([sys.executable, "-m", "helpers", "run", "lora_scratch_8", "--set", "rank=0"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == ["error: setting rank=0 must be a positive whole number, e.g. rank=8"]
