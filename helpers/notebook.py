@@ -43,14 +43,10 @@ def plot_accuracy(*records) -> None:
     """Validation accuracy per epoch (epoch 0 = before training) for one or more results."""
     import matplotlib.pyplot as plt
 
+    from .plots import accuracy_per_epoch
+
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    for record in records:
-        curve = record["val_accuracy"]
-        ax.plot(range(len(curve)), [100 * a for a in curve], marker="o", label=record["label"])
-    ax.set_xlabel("epoch (0 = before training)")
-    ax.set_ylabel("validation accuracy (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    accuracy_per_epoch(ax, records)
     plt.show()
 
 
