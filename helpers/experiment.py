@@ -23,10 +23,15 @@ def run_experiment(run_id: str, settings: Settings, *, resume: bool = False, log
     run = get_run(run_id)
     check_sources(settings.profile)
     accelerator = make_accelerator()
+    if not accelerator.is_main_process:
+        log = lambda *_: None   # one process speaks for all   # noqa: E731
     started = time.time()
-    _, tokenizer = load_backbone(settings.profile)
+    # Under torchrun / accelerate launch the main process builds the caches (tiny backbone,
+    # tokenised data) first; the others then read them instead of racing to write them.
+    with accelerator.main_process_first():
+        _, tokenizer = load_backbone(settings.profile)
+        data = prepare_data(settings, tokenizer)
     label_ids = label_token_ids(tokenizer)
-    data = prepare_data(settings, tokenizer)
     log(f"{run.label} [{run_id}] on profile {settings.profile}: {len(data['train']):,} train, "
         f"{len(data['val']):,} validation, {len(data['test']):,} test reviews; lr {settings.lr:g}, "
         f"{settings.epochs} epochs, batch {settings.batch_size} x {accelerator.num_processes} process(es)")

@@ -1,0 +1,208 @@
+"""`python -m helpers bench [--json]`: speed, memory and checkpoint size of the ten runs on the
+t5-small architecture (random weights: speed does not depend on them), on the GPU if there is
+one, else the CPU. Each run is measured in its own process, so peak memory is its own.
+
+Figures, not assertions: the thresholds a method should meet are printed beside them."""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .runs import RUNS
+
+# CPU: a batch and length that finish in seconds per step; GPU: the study's own batch.
+CPU_SHAPE = dict(batch=8, length=256, eval_batch=32, warmup=1, steps=3)
+GPU_SHAPE = dict(batch=32, length=512, eval_batch=128, warmup=3, steps=10)
+
+
+def _peak_memory_bytes(device) -> int:
+    import resource
+
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024   # Linux reports KiB
+
+
+def measure(run_id: str) -> dict:
+    """One run's figures, in this process (call it in a fresh process for a clean peak)."""
+    import torch
+
+    from .build import build_model, implementation
+    from .config import settings_for
+    from .model import t5_small_architecture
+    from .params import count_parameters
+    from .synthetic import build_tokenizer
+    from .train import _optimizer
+
+    cuda = torch.cuda.is_available()
+    device = torch.device("cuda" if cuda else "cpu")
+    shape = GPU_SHAPE if cuda else CPU_SHAPE
+    run = next(r for r in RUNS if r.run_id == run_id)
+    settings = settings_for(run_id, "full")
+    torch.manual_seed(0)
+    model = build_model(run, t5_small_architecture(), build_tokenizer(), settings, seed=0).to(device)
+    optimizer = _optimizer(model, settings)
+    generator = torch.Generator().manual_seed(0)
+    input_ids = torch.randint(3, 32000, (shape["batch"], shape["length"]), generator=generator).to(device)
+    mask = torch.ones_like(input_ids)
+    labels = torch.tensor([[2841, 1]] * shape["batch"], device=device)   # "positive" </s> in t5-small's vocabulary
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda and torch.cuda.is_bf16_supported() else _Nothing()
+
+    def step():
+        with autocast:
+            loss = model(input_ids=input_ids, attention_mask=mask, labels=labels, use_cache=False).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    times = _timed(step, shape["warmup"], shape["steps"], cuda)
+    eval_ids = torch.randint(3, 32000, (shape["eval_batch"], shape["length"]), generator=generator).to(device)
+    start = torch.zeros((shape["eval_batch"], 1), dtype=torch.long, device=device)
+
+    def forward():
+        with torch.no_grad(), autocast:
+            model(input_ids=eval_ids, attention_mask=torch.ones_like(eval_ids), decoder_input_ids=start, use_cache=False)
+
+    model.eval()
+    eval_times = _timed(forward, 1, max(2, shape["steps"] // 2), cuda)
+    optimizer_bytes = sum(t.numel() * t.element_size() for s in optimizer.state.values() for t in s.values()
+                          if torch.is_tensor(t))
+    counts = count_parameters(model)
+    with tempfile.TemporaryDirectory() as folder:
+        impl = implementation(run)
+        if impl.save is None:   # full fine-tuning: its checkpoint is the whole model
+            path = Path(folder) / "model.pt"
+            torch.save(model.state_dict(), path)
+            checkpoint = path.stat().st_size
+        else:
+            target = Path(folder) / (impl.weights_name.format(run_id=run_id))
+            checkpoint = impl.save(model.cpu(), target, run, settings)
+    median = statistics.median(times)
+    return {"median_step_seconds": median, "train_samples_per_second": shape["batch"] / median,
+            "eval_samples_per_second": shape["eval_batch"] / statistics.median(eval_times),
+            "peak_memory_bytes": _peak_memory_bytes(device), "optimizer_state_bytes": optimizer_bytes,
+            "trainable_params": counts.trainable, "checkpoint_bytes": checkpoint,
+            "batch": shape["batch"], "length": shape["length"]}
+
+
+class _Nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _timed(function, warmup: int, repeats: int, cuda: bool) -> list[float]:
+    import torch
+
+    for _ in range(warmup):
+        function()
+    times = []
+    for _ in range(repeats):
+        if cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        function()
+        if cuda:
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def pad_fractions() -> dict:
+    """Share of padding in one epoch of training batches: length-grouped (ours) against batches
+    padded to the longest review of a random batch, on the tiny corpus and on IMDB-like lengths."""
+    import random
+
+    from .batching import pad_fraction, training_batches
+    from .data import load_local
+    from .synthetic import build_tokenizer
+    from .tiny import synthetic_data_dir
+
+    tokenizer = build_tokenizer()
+    texts = load_local(synthetic_data_dir())["train"].text
+    tiny_lengths = [len(x) for x in tokenizer(texts)["input_ids"]]
+    # IMDB reviews in t5-small tokens: roughly log-normal, median ~230, long tail cut at 512.
+    rng = random.Random(0)
+    imdb_lengths = [min(512, max(10, int(rng.lognormvariate(5.45, 0.75)))) for _ in range(22_500)]
+    result = {}
+    for name, lengths in (("tiny_corpus", tiny_lengths), ("imdb_like", imdb_lengths)):
+        order = list(range(len(lengths)))
+        random.Random(1).shuffle(order)
+        naive = [order[i:i + 32] for i in range(0, len(order), 32)]
+        result[name] = {"length_grouped": pad_fraction(lengths, training_batches(lengths, 32, seed=0, epoch=1)),
+                        "random_batches": pad_fraction(lengths, naive),
+                        "pad_to_512": 1 - sum(lengths) / (512 * len(lengths))}
+    return result
+
+
+def collect() -> dict:
+    import torch
+
+    methods = {}
+    for run in RUNS:
+        print(f"measuring {run.run_id} ...", file=sys.stderr, flush=True)
+        done = subprocess.run([sys.executable, "-m", "helpers.bench", run.run_id], capture_output=True, text=True,
+                              env=dict(os.environ, TQDM_DISABLE="1"))
+        if done.returncode != 0:
+            raise RuntimeError(f"bench of {run.run_id} failed:\n{done.stderr[-2000:]}")
+        methods[run.run_id] = json.loads(done.stdout.strip().splitlines()[-1])
+    from .results import device_description
+    pads = pad_fractions()
+    return {"device": device_description(), "torch_threads": torch.get_num_threads(), "methods": methods,
+            "train_pad_fraction": pads["tiny_corpus"]["length_grouped"], "pad_fractions": pads}
+
+
+def _pairs():
+    return {"prompt_scratch_10": "prompt_opendelta_10", "adapter_scratch_8": "adapter_adapterhub_8",
+            "lora_scratch_8": "lora_peft_8"}
+
+
+def format_table(figures: dict) -> str:
+    methods = figures["methods"]
+    full = methods["full_ft"]
+    head = (f"{'run':<22} {'step s':>8} {'train/s':>8} {'x full':>7} {'eval/s':>8} {'peak MiB':>9} {'x full':>7} "
+            f"{'optim MiB':>10} {'trainable':>11} {'ckpt KiB':>10}")
+    lines = [f"device: {figures['device']} ({figures['torch_threads']} threads); batch {full['batch']} x {full['length']} tokens",
+             head, "-" * len(head)]
+    for run_id, m in methods.items():
+        lines.append(f"{run_id:<22} {m['median_step_seconds']:>8.3f} {m['train_samples_per_second']:>8.2f} "
+                     f"{m['train_samples_per_second'] / full['train_samples_per_second']:>6.2f}x "
+                     f"{m['eval_samples_per_second']:>8.1f} {m['peak_memory_bytes'] / 2**20:>9,.0f} "
+                     f"{m['peak_memory_bytes'] / full['peak_memory_bytes']:>6.2f}x "
+                     f"{m['optimizer_state_bytes'] / 2**20:>10,.2f} {m['trainable_params']:>11,} "
+                     f"{m['checkpoint_bytes'] / 1024:>10,.1f}")
+    lines.append("")
+    for scratch, library in _pairs().items():
+        ratio = methods[scratch]["train_samples_per_second"] / methods[library]["train_samples_per_second"]
+        lines.append(f"{scratch} / {library}: {ratio:.2f}x samples/s (goal >= 0.9x)")
+    lora = methods["lora_scratch_8"]
+    lines.append(f"lora_scratch_8 peak memory {lora['peak_memory_bytes'] / full['peak_memory_bytes']:.2f}x full "
+                 f"(goal <= 0.7x); optimizer state {100 * lora['optimizer_state_bytes'] / full['optimizer_state_bytes']:.2f}% "
+                 "of full (goal <= 1%)")
+    slowest = min((m["train_samples_per_second"] / full["train_samples_per_second"], r)
+                  for r, m in methods.items() if r != "full_ft")
+    lines.append(f"slowest parameter-efficient run: {slowest[1]} at {slowest[0]:.2f}x full fine-tuning (goal >= 1.2x)")
+    for name, p in figures["pad_fractions"].items():
+        lines.append(f"padding share, {name}: length-grouped {p['length_grouped']:.3f}, random batches "
+                     f"{p['random_batches']:.3f}, padded to 512 {p['pad_to_512']:.3f}")
+    return "\n".join(lines)
+
+
+def main(as_json: bool = False) -> int:
+    figures = collect()
+    print(json.dumps(figures, indent=2) if as_json else format_table(figures))
+    return 0
+
+
+if __name__ == "__main__":   # worker: python -m helpers.bench RUN_ID -> one JSON line
+    print(json.dumps(measure(sys.argv[1])))
