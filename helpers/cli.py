@@ -23,6 +23,13 @@ def _parser() -> argparse.ArgumentParser:
                      help="override a setting, e.g. --set epochs=3 --set lr=1e-3 (repeatable)")
     run.add_argument("--resume", action="store_true", help="continue from the last finished epoch's checkpoint")
 
+    evaluate = commands.add_parser("evaluate", help="test accuracy of a run's saved weights in a fresh backbone")
+    evaluate.add_argument("run_id")
+    evaluate.add_argument("--profile", default="full")
+    evaluate.add_argument("--weights", help="weights file or folder (default: the run's own under weights/<profile>/)")
+    evaluate.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE",
+                          help="the run's method size if it differs, e.g. --set rank=4")
+
     params = commands.add_parser("params", help="parameter counts of the ten runs on the t5-small architecture")
     params.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -41,7 +48,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    argv = sys.argv[1:] if argv is None else argv
     try:
         return _dispatch(args)
     except UserError as error:
@@ -61,6 +67,21 @@ def _dispatch(args) -> int:
 
         settings = settings_for(args.run_id, args.profile, parse_assignments(args.overrides))
         run_experiment(args.run_id, settings, resume=args.resume)
+        return 0
+    if args.command == "evaluate":
+        from pathlib import Path
+
+        from .build import weights_path
+        from .config import parse_assignments, settings_for
+        from .experiment import evaluate_weights
+        from .runs import get_run
+
+        settings = settings_for(args.run_id, args.profile, parse_assignments(args.overrides))
+        path = Path(args.weights) if args.weights else weights_path(get_run(args.run_id), args.profile)
+        if path is None:
+            raise UserError(f"{args.run_id} saves no separate weights (full fine-tuning); evaluate a method run")
+        accuracy = evaluate_weights(args.run_id, settings, path)
+        print(f"{args.run_id}: test accuracy {accuracy:.4f} from {path}")
         return 0
     if args.command == "params":
         from .param_table import main as params_main

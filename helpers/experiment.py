@@ -85,3 +85,21 @@ def _record(run, settings, per_seed, base_total, counts, predicted, words, weigh
         "device": device_description(), "versions": versions(), "git_commit": git_commit(),
         "finished_at": time.strftime("%Y-%m-%d %H:%M:%S"), "settings": asdict(settings), "per_seed": per_seed,
     }
+
+
+def evaluate_weights(run_id: str, settings: Settings, path=None) -> float:
+    """Test accuracy (label scoring) of a run's saved weights loaded into a fresh backbone."""
+    from .build import load_weights
+    from .evaluation import scoring_counts
+
+    run = get_run(run_id)
+    check_sources(settings.profile)
+    accelerator = make_accelerator()   # same device and precision as training
+    backbone, tokenizer = load_backbone(settings.profile)
+    model = load_weights(run, backbone, tokenizer, settings, path).to(accelerator.device)
+    data = prepare_data(settings, tokenizer)
+    correct, total = scoring_counts(model, data["test"], batch_size=settings.eval_batch_size,
+                                    label_ids=label_token_ids(tokenizer), eos_id=tokenizer.eos_token_id,
+                                    pad_id=tokenizer.pad_token_id, decoder_start_id=model.config.decoder_start_token_id,
+                                    device=accelerator.device, desc="test (saved weights)", autocast=accelerator.autocast)
+    return correct / total

@@ -53,22 +53,10 @@ def plot_accuracy(*records) -> None:
 def reload_and_check(run, settings, record) -> float:
     """Load the saved weights into a fresh backbone and re-evaluate the test set: the number
     must equal the run's own test accuracy, proving the file holds everything the method needs."""
-    from .build import load_weights
-    from .data import prepare_data
-    from .evaluation import scoring_counts
-    from .model import label_token_ids, load_backbone
-    from .train import make_accelerator
+    from .experiment import evaluate_weights
 
-    accelerator = make_accelerator()   # same device and precision as training
-    backbone, tokenizer = load_backbone(settings.profile)
-    model = load_weights(run, backbone, tokenizer, settings).to(accelerator.device)
-    data = prepare_data(settings, tokenizer)
-    correct, total = scoring_counts(model, data["test"], batch_size=settings.eval_batch_size,
-                                    label_ids=label_token_ids(tokenizer), eos_id=tokenizer.eos_token_id,
-                                    pad_id=tokenizer.pad_token_id, decoder_start_id=model.config.decoder_start_token_id,
-                                    device=accelerator.device, desc="test (reloaded weights)",
-                                    autocast=accelerator.autocast)
-    accuracy = correct / total
+    accuracy = evaluate_weights(run.run_id, settings)
+    same = abs(accuracy - record["test_accuracy"]) < 1e-9
     print(f"reloaded {run.run_id} from its weights: test accuracy {accuracy:.4f} "
-          f"(training run: {record['test_accuracy']:.4f}) -> {'same' if abs(accuracy - record['test_accuracy']) < 1e-9 else 'DIFFERENT'}")
+          f"(training run: {record['test_accuracy']:.4f}) -> {'same' if same else 'DIFFERENT'}")
     return accuracy

@@ -42,8 +42,11 @@ class FitResult:
 def make_accelerator():
     from accelerate import Accelerator
 
-    bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    return Accelerator(mixed_precision="bf16" if bf16 else "no")
+    cuda = torch.cuda.is_available()
+    bf16 = cuda and torch.cuda.is_bf16_supported()
+    # cpu=True without a GPU: only then does accelerate join torchrun's processes with gloo;
+    # otherwise each process would silently train alone on all the data.
+    return Accelerator(mixed_precision="bf16" if bf16 else "no", cpu=not cuda)
 
 
 def trainable_parameters(model) -> list[tuple[str, torch.nn.Parameter]]:
@@ -166,7 +169,8 @@ def fit(model, data, settings, *, tokenizer, label_ids, run_id: str, seed: int, 
                 bar.set_postfix(loss=f"{running / step:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
             train_seconds += time.time() - epoch_start
             session_seconds += time.time() - epoch_start
-            train_loss.append(running / max(len(batches), 1))
+            mean_loss = torch.tensor(running / max(len(batches), 1), device=accelerator.device)
+            train_loss.append(accelerator.reduce(mean_loss, reduction="mean").item())   # over all processes
             val_accuracy.append(evaluate("val", f"epoch {epoch} validation"))
             if val_accuracy[-1] > max(val_accuracy[:-1]):
                 best_state = _trainable_state(plain)

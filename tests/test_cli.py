@@ -59,3 +59,30 @@ def test_command_line_prints_one_line_without_traceback(study_root):
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == ["error: setting rank=0 must be a positive whole number, e.g. rank=8"]
+
+
+def test_bad_weight_files_refused_from_the_command_line(tiny_backbone_dir, study_root, tmp_path, capsys):
+    """Truncated, foreign and other-shape weight files: one line each, nothing written."""
+    import torch
+
+    from helpers.config import settings_for
+    from helpers.experiment import run_experiment
+
+    run_experiment("lora_scratch_8", settings_for("lora_scratch_8", "tiny", {"epochs": 1, "generate_eval": False}),
+                   log=lambda *_: None)
+    good = study_root / "weights" / "tiny" / "lora.pt"
+    truncated, foreign = tmp_path / "truncated.pt", tmp_path / "foreign.pt"
+    truncated.write_bytes(good.read_bytes()[:1000])
+    torch.save({"state": torch.zeros(3)}, foreign)
+    before = _snapshot(study_root)
+    cases = [(["--weights", str(truncated)], "truncated or not a torch file"),
+             (["--weights", str(foreign)], "is not a weights file of this project"),
+             (["--set", "rank=4"], "holds lora of size 8, but the model has lora of size 4"),
+             (["--weights", str(tmp_path / "missing.pt")], "does not exist")]
+    for extra, message in cases:
+        assert main(["evaluate", "lora_scratch_8", "--profile", "tiny", *extra]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert _snapshot(study_root) == before
+    assert main(["evaluate", "lora_scratch_8", "--profile", "tiny"]) == 0
+    assert "test accuracy" in capsys.readouterr().out

@@ -68,3 +68,22 @@ def test_resume_with_other_settings_is_refused(tiny_backbone_dir):
     other = settings_for("adapter_scratch_8", "tiny", {"epochs": 2, "generate_eval": False})
     with pytest.raises(UserError, match="written with other settings \\(epochs\\)"):
         run_experiment("adapter_scratch_8", other, resume=True, log=lambda *_: None)
+
+
+def test_two_processes_write_one_results_file(tiny_backbone_dir, study_root):
+    """torchrun with 2 CPU processes (gloo): data sharded, metrics gathered, one writer."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    torchrun = Path(sys.executable).with_name("torchrun")
+    done = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "helpers", "run",
+                           "lora_peft_1", "--profile", "tiny", "--set", "epochs=2", "--set", "generate_eval=false"],
+                          cwd=repo, env=dict(os.environ, PEFT_STUDY_ROOT=str(study_root)), capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("results: ") == 1 and "x 2 process(es)" in done.stdout
+    record = json.loads((results_dir("tiny") / "lora_peft_1.json").read_text())
+    assert record["max_val_accuracy"] >= 0.70
