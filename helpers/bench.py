@@ -175,6 +175,33 @@ def pad_fractions() -> dict:
     return result
 
 
+# Assumptions of the projection (stated, not measured here): IMDB reviews average about 300
+# t5-small tokens after truncation at 512; a small model like t5-small reaches 10-25% of an
+# H100's dense bf16 peak (989 TFLOP/s); backward costs 2x forward with weight gradients, 1x without.
+IMDB_MEAN_TOKENS = 300
+H100_BF16_PEAK = 989e12
+UTILISATION = (0.10, 0.25)
+
+
+def study_flops(train=22_500, val=2_500, test=25_000, epochs=10, tokens=IMDB_MEAN_TOKENS) -> dict:
+    """FLOPs of the full study (ten runs) on t5-small, counted from its configuration."""
+    from .model import T5_SMALL
+
+    d, ff, layers, vocab = T5_SMALL["d_model"], T5_SMALL["d_ff"], T5_SMALL["num_layers"], T5_SMALL["vocab_size"]
+    encoder_params = layers * (4 * d * d + 2 * d * ff)
+    attention = layers * 4 * tokens * d                       # QK^T and AV per encoder token
+    cross_kv = layers * 2 * 2 * d * d                         # decoder's K, V of every encoder token
+    decoder = 2 * 2 * layers * (8 * d * d + 2 * d * ff) + 2 * 2 * d * vocab   # 2 target tokens + LM head
+    forward = tokens * (2 * encoder_params + attention + cross_kv) + decoder   # one review
+    evaluation = (val * (epochs + 1) + 2 * test) * forward    # validation every epoch, test by scoring and generate
+    full = train * epochs * 3 * forward + evaluation
+    peft = train * epochs * 2 * forward + evaluation
+    total = full + 9 * peft
+    return {"forward_flops_per_review": forward, "full_ft_run_flops": full, "peft_run_flops": peft,
+            "study_flops": total, "assumed_mean_tokens": tokens,
+            "h100_minutes": [total / (H100_BF16_PEAK * u) / 60 for u in reversed(UTILISATION)]}
+
+
 def collect() -> dict:
     import torch
 
@@ -189,7 +216,8 @@ def collect() -> dict:
     from .results import device_description
     pads = pad_fractions()
     return {"device": device_description(), "torch_threads": torch.get_num_threads(), "methods": methods,
-            "train_pad_fraction": pads["tiny_corpus"]["length_grouped"], "pad_fractions": pads}
+            "train_pad_fraction": pads["tiny_corpus"]["length_grouped"], "pad_fractions": pads,
+            "projection": study_flops()}
 
 
 def _pairs():
@@ -227,6 +255,11 @@ def format_table(figures: dict) -> str:
     for name, p in figures["pad_fractions"].items():
         lines.append(f"padding share, {name}: length-grouped {p['length_grouped']:.3f}, random batches "
                      f"{p['random_batches']:.3f}, padded to 512 {p['pad_to_512']:.3f}")
+    p = figures["projection"]
+    lines.append(f"PROJECTION (not a measurement): the full study is {p['study_flops'] / 1e15:.0f} PFLOP "
+                 f"({p['full_ft_run_flops'] / 1e15:.1f} for full fine-tuning, {p['peft_run_flops'] / 1e15:.1f} per "
+                 f"parameter-efficient run, reviews of ~{p['assumed_mean_tokens']} tokens): "
+                 f"{p['h100_minutes'][0]:.0f}-{p['h100_minutes'][1]:.0f} min of H100 compute at 25-10% of bf16 peak")
     return "\n".join(lines)
 
 

@@ -63,20 +63,22 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args) -> int:
     if args.command == "run":
         from .config import parse_assignments, settings_for
-        from .experiment import run_experiment
 
+        # Validate before importing the training stack (torch, transformers): a typo costs a second.
         settings = settings_for(args.run_id, args.profile, parse_assignments(args.overrides))
+        from .experiment import run_experiment
         run_experiment(args.run_id, settings, resume=args.resume)
         return 0
     if args.command == "evaluate":
         from pathlib import Path
 
-        from .build import weights_path
         from .config import parse_assignments, settings_for
-        from .experiment import evaluate_weights
         from .runs import get_run
 
         settings = settings_for(args.run_id, args.profile, parse_assignments(args.overrides))
+        from .build import weights_path
+        from .experiment import evaluate_weights
+
         path = Path(args.weights) if args.weights else weights_path(get_run(args.run_id), args.profile)
         if path is None:
             raise UserError(f"{args.run_id} saves no separate weights (full fine-tuning); evaluate a method run")

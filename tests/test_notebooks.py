@@ -28,3 +28,14 @@ def test_notebook_executes_on_tiny_profile(tiny_backbone_dir, name, capsys):
     assert "epoch 2/2" in text and "val_accuracy=" in text
     assert "transformers" in text and "4.57" in text                    # the versions cell
     assert "match" in text and "MISMATCH" not in text and "DIFFERENT" not in text
+
+
+def test_bad_parameter_stops_the_notebook_with_the_validation_error(tiny_backbone_dir, capsys):
+    """papermill parameters go through the same validation as the CLI; the failing notebook
+    stops at its settings cell, says why, and the runner reports it (exit status 1)."""
+    from helpers.notebook_runner import run_notebooks
+
+    assert run_notebooks("tiny", "-p epochs 0", only=["03_adapter"]) == 1
+    err = capsys.readouterr().err
+    assert "03_adapter" not in err or "FAILED in cell" in err
+    assert "UserError: setting epochs=0 must be a positive whole number" in err
