@@ -29,7 +29,7 @@ def run_experiment(run_id: str, settings: Settings, *, resume: bool = False, log
     # Under torchrun / accelerate launch the main process builds the caches (tiny backbone,
     # tokenised data) first; the others then read them instead of racing to write them.
     with accelerator.main_process_first():
-        _, tokenizer = load_backbone(settings.profile)
+        first_backbone, tokenizer = load_backbone(settings.profile)
         data = prepare_data(settings, tokenizer)
     label_ids = label_token_ids(tokenizer)
     log(f"{run.label} [{run_id}] on profile {settings.profile}: {len(data['train']):,} train, "
@@ -37,7 +37,8 @@ def run_experiment(run_id: str, settings: Settings, *, resume: bool = False, log
         f"{settings.epochs} epochs, batch {settings.batch_size} x {accelerator.num_processes} process(es)")
     per_seed, weights = [], (None, 0)
     for seed in range(settings.seed, settings.seed + settings.seeds):
-        backbone, _ = load_backbone(settings.profile)   # a fresh backbone for every seed
+        # A fresh backbone for every seed (methods modify it in place).
+        backbone = first_backbone if seed == settings.seed else load_backbone(settings.profile)[0]
         base = count_parameters(backbone)
         set_seed(seed)   # before building: LoRA's A and the adapters' W_down are drawn at random here
         model = build_model(run, backbone, tokenizer, settings, seed)

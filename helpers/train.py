@@ -151,7 +151,8 @@ def fit(model, data, settings, *, tokenizer, label_ids, run_id: str, seed: int, 
             batches = shard(training_batches(lengths, settings.batch_size, seed, epoch), rank, world, equal=True)
             # Re-seed per epoch so a resumed run draws the same dropout masks as an unbroken one.
             torch.manual_seed(seed * 1000 + epoch)
-            epoch_start, running = time.time(), 0.0
+            # Summed on the device: .item() every step would stall a GPU on each batch.
+            epoch_start, running = time.time(), torch.zeros((), device=accelerator.device)
             bar = progress(batches, f"epoch {epoch}/{settings.epochs}", rank)
             for step, indices in enumerate(bar, 1):
                 batch = collate(data["train"], indices, label_ids, eos_id, pad_id)
@@ -164,12 +165,13 @@ def fit(model, data, settings, *, tokenizer, label_ids, run_id: str, seed: int, 
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
-                running += loss.item()
+                running += loss.detach().float()
                 trained_samples += len(indices) * world
-                bar.set_postfix(loss=f"{running / step:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+                if step % 20 == 0 or step == len(batches):
+                    bar.set_postfix(loss=f"{running.item() / step:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
             train_seconds += time.time() - epoch_start
             session_seconds += time.time() - epoch_start
-            mean_loss = torch.tensor(running / max(len(batches), 1), device=accelerator.device)
+            mean_loss = running / max(len(batches), 1)
             train_loss.append(accelerator.reduce(mean_loss, reduction="mean").item())   # over all processes
             val_accuracy.append(evaluate("val", f"epoch {epoch} validation"))
             if val_accuracy[-1] > max(val_accuracy[:-1]):
