@@ -65,6 +65,14 @@ def _percent(record, key) -> str:
     return f"{value:.1f} ± {100 * std:.1f}" if len(record.get("seeds", [0])) > 1 else f"{value:.1f}"
 
 
+def _best_epochs(record) -> str:
+    """The best epoch, or each seed's when several ran."""
+    per_seed = record.get("per_seed")
+    if isinstance(per_seed, list) and len(per_seed) > 1:
+        return ", ".join(str(s.get("best_epoch", DASH)) for s in per_seed)
+    return str(record["best_epoch"])
+
+
 def _count(value) -> str:
     return f"{value:,}" if isinstance(value, int) else DASH
 
@@ -76,7 +84,7 @@ def accuracy_rows(records) -> list[list[str]]:
         study, a, b = run.reference
         rows.append([run.label,
                      _percent(r, "max_val_accuracy") if r else DASH,
-                     str(r["best_epoch"]) if r else DASH,
+                     _best_epochs(r) if r else DASH,
                      _percent(r, "test_accuracy") if r else DASH,
                      _count(r["trainable_params"]) if r else DASH,
                      f"{study:.1f}", f"{a:.1f}", f"{b:.1f}"])
