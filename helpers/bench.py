@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import nullcontext
 import statistics
 import subprocess
 import sys
@@ -59,7 +60,7 @@ def measure(run_id: str, overrides: dict | None = None) -> dict:
     input_ids = torch.randint(3, 32000, (shape["batch"], shape["length"]), generator=generator).to(device)
     mask = torch.ones_like(input_ids)
     labels = torch.tensor([[2841, 1]] * shape["batch"], device=device)   # "positive" </s> in t5-small's vocabulary
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda and torch.cuda.is_bf16_supported() else _Nothing()
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda and torch.cuda.is_bf16_supported() else nullcontext()
 
     def step():
         with autocast:
@@ -121,14 +122,6 @@ def _saved_activation_bytes(step, model) -> int:
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
         step()
     return sum(size for pointer, size in storages.items() if pointer not in parameters)
-
-
-class _Nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _timed(function, warmup: int, repeats: int, cuda: bool) -> list[float]:

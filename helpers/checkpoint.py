@@ -27,7 +27,3 @@ def load_checkpoint(profile: str, run_id: str, seed: int) -> dict | None:
     if not path.is_file():
         return None
     return torch.load(path, weights_only=False, map_location="cpu")   # our own file: optimizer state needs pickle
-
-
-def clear_checkpoint(profile: str, run_id: str, seed: int) -> None:
-    checkpoint_path(profile, run_id, seed).unlink(missing_ok=True)

@@ -9,6 +9,8 @@ valid only if the text is exactly a label word; the invalid-output rate is repor
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import torch
 
 from .progress import progress
@@ -39,7 +41,7 @@ def scoring_counts(model, encoded, *, batch_size, label_ids, eos_id, pad_id, dec
     correct = total = 0
     for indices in progress(_batches(encoded, batch_size, rank, world), desc, rank):
         batch = collate(encoded, indices, label_ids, eos_id, pad_id)
-        with autocast() if autocast else _nothing():
+        with autocast() if autocast else nullcontext():
             scores = label_logits(model, batch["input_ids"].to(device), batch["attention_mask"].to(device),
                                   label_ids, decoder_start_id)
         correct += (scores.argmax(-1).cpu() == batch["classes"]).sum().item()
@@ -58,7 +60,7 @@ def generation_counts(model, tokenizer, encoded, *, batch_size, label_ids, devic
     eos_id, pad_id = tokenizer.eos_token_id, tokenizer.pad_token_id
     for indices in progress(_batches(encoded, batch_size, rank, world), "test (generate)", rank):
         batch = collate(encoded, indices, label_ids, eos_id, pad_id)
-        with autocast() if autocast else _nothing():
+        with autocast() if autocast else nullcontext():
             output = model.generate(input_ids=batch["input_ids"].to(device),
                                     attention_mask=batch["attention_mask"].to(device), max_new_tokens=4, do_sample=False)
         texts = [t.strip() for t in tokenizer.batch_decode(output, skip_special_tokens=True)]
@@ -70,11 +72,3 @@ def generation_counts(model, tokenizer, encoded, *, batch_size, label_ids, devic
         total += len(indices)
     model.train(was_training)
     return correct, invalid, total
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False

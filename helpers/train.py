@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import signal
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 
@@ -32,7 +32,6 @@ class FitResult:
     wall_seconds: float
     train_samples_per_second: float
     resumed_from_epoch: int = 0
-    extra: dict = field(default_factory=dict)
 
     @property
     def max_val_accuracy(self) -> float:
