@@ -236,7 +236,6 @@ def format_table(figures: dict) -> str:
     for scratch, library in _pairs().items():
         ratio = methods[scratch]["train_samples_per_second"] / methods[library]["train_samples_per_second"]
         lines.append(f"{scratch} / {library}: {ratio:.2f}x samples/s (goal >= 0.9x)")
-    lora = methods["lora_scratch_8"]
     for run_id in ("lora_scratch_8", "lora_peft_8"):
         m = methods[run_id]
         lines.append(f"{run_id}: peak memory {m['peak_memory_bytes'] / full['peak_memory_bytes']:.2f}x full (goal <= 0.7x), "

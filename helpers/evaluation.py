@@ -50,6 +50,17 @@ def scoring_counts(model, encoded, *, batch_size, label_ids, eos_id, pad_id, dec
     return correct, total
 
 
+def label_accuracy(model, encoded, tokenizer, label_ids, batch_size: int, accelerator, desc: str) -> float:
+    """Label-scoring accuracy over all processes: each scores its share, the counts are summed."""
+    correct, total = scoring_counts(model, encoded, batch_size=batch_size, label_ids=label_ids,
+                                    eos_id=tokenizer.eos_token_id, pad_id=tokenizer.pad_token_id,
+                                    decoder_start_id=model.config.decoder_start_token_id, device=accelerator.device,
+                                    rank=accelerator.process_index, world=accelerator.num_processes, desc=desc,
+                                    autocast=accelerator.autocast)
+    counts = accelerator.reduce(torch.tensor([correct, total], device=accelerator.device), reduction="sum")
+    return counts[0].item() / counts[1].item()
+
+
 @torch.no_grad()
 def generation_counts(model, tokenizer, encoded, *, batch_size, label_ids, device, rank=0, world=1,
                       autocast=None) -> tuple[int, int, int]:

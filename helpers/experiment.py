@@ -91,7 +91,7 @@ def _record(run, settings, per_seed, base_total, counts, predicted, words, weigh
 def evaluate_weights(run_id: str, settings: Settings, path=None) -> float:
     """Test accuracy (label scoring) of a run's saved weights loaded into a fresh backbone."""
     from .build import load_weights
-    from .evaluation import scoring_counts
+    from .evaluation import label_accuracy
 
     run = get_run(run_id)
     check_sources(settings.profile)
@@ -99,8 +99,5 @@ def evaluate_weights(run_id: str, settings: Settings, path=None) -> float:
     backbone, tokenizer = load_backbone(settings.profile)
     model = load_weights(run, backbone, tokenizer, settings, path).to(accelerator.device)
     data = prepare_data(settings, tokenizer)
-    correct, total = scoring_counts(model, data["test"], batch_size=settings.eval_batch_size,
-                                    label_ids=label_token_ids(tokenizer), eos_id=tokenizer.eos_token_id,
-                                    pad_id=tokenizer.pad_token_id, decoder_start_id=model.config.decoder_start_token_id,
-                                    device=accelerator.device, desc="test (saved weights)", autocast=accelerator.autocast)
-    return correct / total
+    return label_accuracy(model, data["test"], tokenizer, label_token_ids(tokenizer), settings.eval_batch_size,
+                          accelerator, "test (saved weights)")

@@ -46,9 +46,7 @@ def load_backbone(profile: str):
         from .tiny import tiny_backbone_dir
         return load_from_directory(tiny_backbone_dir())
     local = os.environ.get("MODEL_PATH")
-    if local:
-        if not Path(local).exists():
-            raise UserError(f"MODEL_PATH={local} does not exist; fix the path or unset MODEL_PATH to use the hub")
+    if local:   # a missing path is refused earlier, by preflight.check_sources, and here for lack of config.json
         return load_from_directory(local)
     return _load_from_hub(name)
 

@@ -5,7 +5,6 @@ with a warning, and the report still builds."""
 from __future__ import annotations
 
 import json
-import statistics
 import time
 from pathlib import Path
 

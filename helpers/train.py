@@ -18,7 +18,7 @@ from .progress import progress
 from .batching import collate, shard, training_batches
 from .checkpoint import load_checkpoint, save_checkpoint
 from .errors import UserError
-from .evaluation import generation_counts, scoring_counts
+from .evaluation import generation_counts, label_accuracy
 
 
 @dataclass
@@ -103,7 +103,6 @@ def fit(model, data, settings, *, tokenizer, label_ids, run_id: str, seed: int, 
     rank, world = accelerator.process_index, accelerator.num_processes
     set_seed(seed)
     pad_id, eos_id = tokenizer.pad_token_id, tokenizer.eos_token_id
-    decoder_start_id = model.config.decoder_start_token_id
     lengths = data["train"].lengths()
     steps_per_epoch = len(shard(training_batches(lengths, settings.batch_size, seed, 1), rank, world, equal=True))
     total_steps = steps_per_epoch * settings.epochs
@@ -113,12 +112,7 @@ def fit(model, data, settings, *, tokenizer, label_ids, run_id: str, seed: int, 
     plain = accelerator.unwrap_model(model)
 
     def evaluate(split: str, desc: str) -> float:
-        correct, total = scoring_counts(plain, data[split], batch_size=settings.eval_batch_size, label_ids=label_ids,
-                                        eos_id=eos_id, pad_id=pad_id, decoder_start_id=decoder_start_id,
-                                        device=accelerator.device, rank=rank, world=world, desc=desc,
-                                        autocast=accelerator.autocast)
-        counts = accelerator.reduce(torch.tensor([correct, total], device=accelerator.device), reduction="sum")
-        return counts[0].item() / counts[1].item()
+        return label_accuracy(plain, data[split], tokenizer, label_ids, settings.eval_batch_size, accelerator, desc)
 
     state = load_checkpoint(settings.profile, run_id, seed) if resume else None
     if resume and state is None:

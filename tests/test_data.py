@@ -1,5 +1,3 @@
-import json
-
 import pytest
 
 from helpers.data import load_local, stratified_split

@@ -4,7 +4,6 @@ would make the comparison trivially the base model)."""
 import copy
 import re
 
-import pytest
 import torch
 
 from helpers.methods.adapter import add_adapters
