@@ -1,11 +1,17 @@
 """`python -m helpers bench [--json]`: speed, memory and checkpoint size of the ten runs on the
 t5-small architecture (random weights: speed does not depend on them), on the GPU if there is
-one, else the CPU. Each run is measured in its own process, so peak memory is its own.
+one, else the CPU. Memory is measured for each run in its own process, so each peak is its own;
+speed for all runs in one process, taking turns step by step, so that drift in the machine's
+speed over the minutes of a benchmark touches every run alike.
 
-Two memory figures: `peak_memory_bytes` is measured (GPU: torch.cuda.max_memory_allocated; CPU:
-the process's peak resident memory, which includes the libraries and what glibc's allocator keeps
-after tensors are freed); `tensor_memory_bytes` is counted (weights + gradients + optimizer state
-+ activations saved for backward), the same on any device.
+Three memory figures, all for training steps (before evaluation runs):
+- `peak_memory_bytes`, measured: the most bytes held by tensors at any moment, the same quantity on
+  both devices (GPU: torch.cuda.max_memory_allocated; CPU: the allocations torch's profiler records
+  during one step, see helpers/memory.py);
+- `peak_rss_bytes`, measured: the process's peak resident memory, which also holds the Python
+  libraries and what the C allocator keeps after tensors are freed (on a CPU, glibc);
+- `tensor_memory_bytes`, counted: weights + gradients + optimizer state + activations saved for
+  backward, with no transient buffers.
 
 Figures, not assertions: the thresholds a method should meet are printed beside them."""
 from __future__ import annotations
@@ -23,87 +29,122 @@ from pathlib import Path
 from .runs import RUNS
 
 # CPU: a batch and length that finish in seconds per step; GPU: the study's own batch.
-CPU_SHAPE = dict(batch=8, length=256, eval_batch=32, warmup=1, steps=5)
-GPU_SHAPE = dict(batch=32, length=512, eval_batch=128, warmup=3, steps=10)
+# `rounds`: timed steps per run. Runs take turns, one step each, so that a machine getting
+# slower or faster over the minutes of a benchmark touches every run alike.
+CPU_SHAPE = dict(batch=8, length=256, eval_batch=16, rounds=5)
+GPU_SHAPE = dict(batch=32, length=512, eval_batch=128, rounds=10)
 
 
-def _peak_memory_bytes(device) -> int:
-    import resource
+class Workload:
+    """One run's model on the t5-small architecture with a fixed random batch: a training step and
+    an evaluation forward pass, as the training loop does them (AdamW, bf16 autocast on a GPU)."""
 
-    import torch
+    def __init__(self, run_id: str, shape: dict, overrides: dict | None = None):
+        import torch
 
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated()
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024   # Linux reports KiB
+        from .build import build_model
+        from .config import settings_for
+        from .model import t5_small_architecture
+        from .synthetic import build_tokenizer
+        from .train import _optimizer
 
+        self.cuda = torch.cuda.is_available()
+        device = torch.device("cuda" if self.cuda else "cpu")
+        self.run = next(r for r in RUNS if r.run_id == run_id)
+        self.settings = settings_for(run_id, "full", overrides)
+        self.shape = shape
+        torch.manual_seed(0)
+        self.model = build_model(self.run, t5_small_architecture(), build_tokenizer(), self.settings, seed=0).to(device)
+        self.optimizer = _optimizer(self.model, self.settings)
+        generator = torch.Generator().manual_seed(0)
+        self.input_ids = torch.randint(3, 32000, (shape["batch"], shape["length"]), generator=generator).to(device)
+        self.labels = torch.tensor([[2841, 1]] * shape["batch"], device=device)   # "positive" </s> in t5-small's vocabulary
+        self.eval_ids = torch.randint(3, 32000, (shape["eval_batch"], shape["length"]), generator=generator).to(device)
+        self.start = torch.zeros((shape["eval_batch"], 1), dtype=torch.long, device=device)
+        bf16 = self.cuda and torch.cuda.is_bf16_supported()
+        self.autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if bf16 else nullcontext
 
-def measure(run_id: str, overrides: dict | None = None) -> dict:
-    """One run's figures, in this process (call it in a fresh process for a clean peak)."""
-    import torch
-
-    from .build import build_model, implementation
-    from .config import settings_for
-    from .model import t5_small_architecture
-    from .params import count_parameters
-    from .synthetic import build_tokenizer
-    from .train import _optimizer
-
-    cuda = torch.cuda.is_available()
-    device = torch.device("cuda" if cuda else "cpu")
-    shape = GPU_SHAPE if cuda else CPU_SHAPE
-    run = next(r for r in RUNS if r.run_id == run_id)
-    settings = settings_for(run_id, "full", overrides)
-    torch.manual_seed(0)
-    model = build_model(run, t5_small_architecture(), build_tokenizer(), settings, seed=0).to(device)
-    optimizer = _optimizer(model, settings)
-    generator = torch.Generator().manual_seed(0)
-    input_ids = torch.randint(3, 32000, (shape["batch"], shape["length"]), generator=generator).to(device)
-    mask = torch.ones_like(input_ids)
-    labels = torch.tensor([[2841, 1]] * shape["batch"], device=device)   # "positive" </s> in t5-small's vocabulary
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda and torch.cuda.is_bf16_supported() else nullcontext()
-
-    def step():
-        with autocast:
-            loss = model(input_ids=input_ids, attention_mask=mask, labels=labels, use_cache=False).loss
+    def step(self) -> None:
+        self.model.train()
+        with self.autocast():
+            loss = self.model(input_ids=self.input_ids, attention_mask=self.input_ids.new_ones(self.input_ids.shape),
+                              labels=self.labels, use_cache=False).loss
         loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
 
-    activation_bytes = _saved_activation_bytes(step, model)   # also the first warm-up step
-    times = _timed(step, shape["warmup"] - 1, shape["steps"], cuda)
-    eval_ids = torch.randint(3, 32000, (shape["eval_batch"], shape["length"]), generator=generator).to(device)
-    start = torch.zeros((shape["eval_batch"], 1), dtype=torch.long, device=device)
+    def evaluate(self) -> None:
+        import torch
 
-    def forward():
-        with torch.no_grad(), autocast:
-            model(input_ids=eval_ids, attention_mask=torch.ones_like(eval_ids), decoder_input_ids=start, use_cache=False)
+        self.model.eval()
+        with torch.no_grad(), self.autocast():
+            self.model(input_ids=self.eval_ids, attention_mask=self.eval_ids.new_ones(self.eval_ids.shape),
+                       decoder_input_ids=self.start, use_cache=False)
 
-    model.eval()
-    eval_times = _timed(forward, 1, max(2, shape["steps"] // 2), cuda)
-    optimizer_bytes = sum(t.numel() * t.element_size() for s in optimizer.state.values() for t in s.values()
+
+def measure_memory(run_id: str, overrides: dict | None = None, shape: dict | None = None) -> dict:
+    """One run's memory, checkpoint and parameter figures. Call it in a fresh process: the peak
+    resident memory of a process is all it ever held."""
+    import torch
+
+    from .build import implementation
+    from .memory import cpu_peak_tensor_bytes, peak_rss_bytes
+    from .params import count_parameters
+
+    work = Workload(run_id, shape or (GPU_SHAPE if torch.cuda.is_available() else CPU_SHAPE), overrides)
+    activation_bytes = _saved_activation_bytes(work.step, work.model)   # the first step also creates Adam's state
+    if work.cuda:
+        torch.cuda.reset_peak_memory_stats()
+    work.step()
+    rss_bytes = peak_rss_bytes()   # read before the profiler, whose records would add to it
+    peak_bytes = torch.cuda.max_memory_allocated() if work.cuda else cpu_peak_tensor_bytes(work.step)
+    model = work.model
+    optimizer_bytes = sum(t.numel() * t.element_size() for s in work.optimizer.state.values() for t in s.values()
                           if torch.is_tensor(t))
     counts = count_parameters(model)
     with tempfile.TemporaryDirectory() as folder:
-        impl = implementation(run)
+        impl = implementation(work.run)
         if impl.save is None:   # full fine-tuning: its checkpoint is the whole model
             path = Path(folder) / "model.pt"
             torch.save(model.state_dict(), path)
             checkpoint = path.stat().st_size
         else:
             target = Path(folder) / (impl.weights_name.format(run_id=run_id))
-            checkpoint = impl.save(model.cpu(), target, run, settings)
+            checkpoint = impl.save(model.cpu(), target, work.run, work.settings)
     parameter_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     gradient_bytes = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
-    median = statistics.median(times)
-    return {"median_step_seconds": median, "train_samples_per_second": shape["batch"] / median,
-            "eval_samples_per_second": shape["eval_batch"] / statistics.median(eval_times),
-            "peak_memory_bytes": _peak_memory_bytes(device), "optimizer_state_bytes": optimizer_bytes,
+    return {"peak_memory_bytes": peak_bytes, "peak_rss_bytes": rss_bytes, "optimizer_state_bytes": optimizer_bytes,
             # Deterministic accounting of what a step must hold: weights, gradients, optimizer
             # state and the activations autograd saves for backward (no allocator caching).
             "tensor_memory_bytes": parameter_bytes + gradient_bytes + optimizer_bytes + activation_bytes,
             "saved_activation_bytes": activation_bytes,
-            "trainable_params": counts.trainable, "checkpoint_bytes": checkpoint,
-            "batch": shape["batch"], "length": shape["length"]}
+            "trainable_params": counts.trainable, "checkpoint_bytes": checkpoint}
+
+
+def measure_speed(run_ids: list[str], shape: dict | None = None) -> dict:
+    """Median training-step time and evaluation throughput of each run, all in this process,
+    the runs taking turns step by step (the first turn is a warm-up and is not timed)."""
+    import torch
+
+    shape = shape or (GPU_SHAPE if torch.cuda.is_available() else CPU_SHAPE)
+    works = {run_id: Workload(run_id, shape) for run_id in run_ids}
+    step_times = {run_id: [] for run_id in run_ids}
+    eval_times = {run_id: [] for run_id in run_ids}
+    for turn in range(shape["rounds"] + 1):
+        order = run_ids[turn % len(run_ids):] + run_ids[:turn % len(run_ids)]   # no run always goes first
+        for run_id in order:
+            work = works[run_id]
+            step, evaluate = _timed(work.step, work.cuda), _timed(work.evaluate, work.cuda)
+            if turn > 0:
+                step_times[run_id].append(step)
+                eval_times[run_id].append(evaluate)
+    figures = {}
+    for run_id in run_ids:
+        median = statistics.median(step_times[run_id])
+        figures[run_id] = {"median_step_seconds": median, "train_samples_per_second": shape["batch"] / median,
+                           "eval_samples_per_second": shape["eval_batch"] / statistics.median(eval_times[run_id]),
+                           "step_seconds": step_times[run_id], "batch": shape["batch"], "length": shape["length"]}
+    return figures
 
 
 def _saved_activation_bytes(step, model) -> int:
@@ -124,21 +165,16 @@ def _saved_activation_bytes(step, model) -> int:
     return sum(size for pointer, size in storages.items() if pointer not in parameters)
 
 
-def _timed(function, warmup: int, repeats: int, cuda: bool) -> list[float]:
+def _timed(function, cuda: bool) -> float:
     import torch
 
-    for _ in range(warmup):
-        function()
-    times = []
-    for _ in range(repeats):
-        if cuda:
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        function()
-        if cuda:
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return times
+    if cuda:
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    function()
+    if cuda:
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
 
 
 def pad_fractions() -> dict:
@@ -195,17 +231,26 @@ def study_flops(train=22_500, val=2_500, test=25_000, epochs=10, tokens=IMDB_MEA
             "h100_minutes": [total / (H100_BF16_PEAK * u) / 60 for u in reversed(UTILISATION)]}
 
 
+def _worker(*args: str) -> dict:
+    """Run `python -m helpers.bench ARGS` and return the JSON line it prints."""
+    done = subprocess.run([sys.executable, "-m", "helpers.bench", *args], capture_output=True, text=True,
+                          env=dict(os.environ, TQDM_DISABLE="1"))
+    if done.returncode != 0:
+        raise RuntimeError(f"bench worker {' '.join(args)} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def collect() -> dict:
     import torch
 
+    run_ids = [run.run_id for run in RUNS]
     methods = {}
-    for run in RUNS:
-        print(f"measuring {run.run_id} ...", file=sys.stderr, flush=True)
-        done = subprocess.run([sys.executable, "-m", "helpers.bench", run.run_id], capture_output=True, text=True,
-                              env=dict(os.environ, TQDM_DISABLE="1"))
-        if done.returncode != 0:
-            raise RuntimeError(f"bench of {run.run_id} failed:\n{done.stderr[-2000:]}")
-        methods[run.run_id] = json.loads(done.stdout.strip().splitlines()[-1])
+    for run_id in run_ids:
+        print(f"memory of {run_id}, in its own process ...", file=sys.stderr, flush=True)
+        methods[run_id] = _worker("memory", run_id)
+    print("speed of the ten runs, taking turns in one process ...", file=sys.stderr, flush=True)
+    for run_id, speed in _worker("speed", *run_ids).items():
+        methods[run_id].update(speed)
     from .results import device_description
     pads = pad_fractions()
     return {"device": device_description(), "torch_threads": torch.get_num_threads(), "methods": methods,
@@ -222,7 +267,7 @@ def format_table(figures: dict) -> str:
     methods = figures["methods"]
     full = methods["full_ft"]
     head = (f"{'run':<22} {'step s':>8} {'train/s':>8} {'x full':>7} {'eval/s':>8} {'peak MiB':>9} {'x full':>7} "
-            f"{'tensor MiB':>11} {'optim MiB':>10} {'trainable':>11} {'ckpt KiB':>10}")
+            f"{'RSS MiB':>8} {'x full':>7} {'tensor MiB':>11} {'optim MiB':>10} {'trainable':>11} {'ckpt KiB':>10}")
     lines = [f"device: {figures['device']} ({figures['torch_threads']} threads); batch {full['batch']} x {full['length']} tokens",
              head, "-" * len(head)]
     for run_id, m in methods.items():
@@ -230,6 +275,7 @@ def format_table(figures: dict) -> str:
                      f"{m['train_samples_per_second'] / full['train_samples_per_second']:>6.2f}x "
                      f"{m['eval_samples_per_second']:>8.1f} {m['peak_memory_bytes'] / 2**20:>9,.0f} "
                      f"{m['peak_memory_bytes'] / full['peak_memory_bytes']:>6.2f}x "
+                     f"{m['peak_rss_bytes'] / 2**20:>8,.0f} {m['peak_rss_bytes'] / full['peak_rss_bytes']:>6.2f}x "
                      f"{m['tensor_memory_bytes'] / 2**20:>11,.0f} {m['optimizer_state_bytes'] / 2**20:>10,.2f} {m['trainable_params']:>11,} "
                      f"{m['checkpoint_bytes'] / 1024:>10,.1f}")
     lines.append("")
@@ -239,7 +285,7 @@ def format_table(figures: dict) -> str:
     for run_id in ("lora_scratch_8", "lora_peft_8"):
         m = methods[run_id]
         lines.append(f"{run_id}: peak memory {m['peak_memory_bytes'] / full['peak_memory_bytes']:.2f}x full (goal <= 0.7x), "
-                     f"tensor memory {m['tensor_memory_bytes'] / full['tensor_memory_bytes']:.2f}x full, optimizer state "
+                     f"process RSS {m['peak_rss_bytes'] / full['peak_rss_bytes']:.2f}x, tensor memory {m['tensor_memory_bytes'] / full['tensor_memory_bytes']:.2f}x full, optimizer state "
                      f"{100 * m['optimizer_state_bytes'] / full['optimizer_state_bytes']:.2f}% of full (goal <= 1%)")
     slowest = min((m["train_samples_per_second"] / full["train_samples_per_second"], r)
                   for r, m in methods.items() if r != "full_ft")
@@ -261,6 +307,12 @@ def main(as_json: bool = False) -> int:
     return 0
 
 
-if __name__ == "__main__":   # worker: python -m helpers.bench RUN_ID [KEY=VALUE ...] -> one JSON line
+if __name__ == "__main__":
+    # Workers, one JSON line each:  python -m helpers.bench memory RUN_ID [KEY=VALUE ...]
+    #                               python -m helpers.bench speed RUN_ID [RUN_ID ...]
     from .config import parse_assignments
-    print(json.dumps(measure(sys.argv[1], parse_assignments(sys.argv[2:]))))
+
+    kind, arguments = sys.argv[1], sys.argv[2:]
+    figures = (measure_memory(arguments[0], parse_assignments(arguments[1:])) if kind == "memory"
+               else measure_speed(arguments))
+    print(json.dumps(figures))
