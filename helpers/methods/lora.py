@@ -33,7 +33,9 @@ class LoRALinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Two thin matmuls (d_in -> r -> d_out) instead of materialising the d_out x d_in update.
         update = F.linear(F.linear(self.dropout(x), self.lora_A), self.lora_B)
-        return self.base(x) + update * self.scaling
+        # Added into W x in place: nothing saves W x for backward, and a step then holds one
+        # activation-sized buffer less per wrapped linear.
+        return self.base(x).add_(update, alpha=self.scaling)
 
     def merged(self) -> nn.Linear:
         linear = nn.Linear(self.base.in_features, self.base.out_features, bias=self.base.bias is not None)
