@@ -51,6 +51,8 @@ def run_experiment(run_id: str, settings: Settings, *, resume: bool = False, log
             weights = save_weights(run, accelerator.unwrap_model(model), settings)
         per_seed.append({"seed": seed, **asdict(result), "max_val_accuracy": result.max_val_accuracy})
     record = _record(run, settings, per_seed, base.total, counts, predicted, words, weights, started)
+    # Batches are per process: with several, the effective batch and the step count differ.
+    record["processes"] = accelerator.num_processes
     if accelerator.is_main_process:
         path = write_results(settings.profile, run_id, record)
         log(f"results: {path}" + (f"; weights: {weights[0]} ({weights[1]:,} bytes)" if weights[0] else ""))

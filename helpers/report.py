@@ -130,7 +130,8 @@ def metadata(records, profile: str) -> list[tuple[str, str]]:
     seeds = sorted({len(r.get("seeds", [r.get("seed")])) for r in records.values()})
     return [("profile", profile), ("model", values("model")), ("data", values("data")),
             ("epochs", values("epochs")), ("seeds per run", ", ".join(map(str, seeds)) or DASH),
-            ("device", values("device")), ("git commit", values("git_commit")),
+            ("device", values("device")), ("processes per run", values("processes")),
+            ("git commit", values("git_commit")),
             ("runs finished", f"{min((r.get('finished_at', '') for r in records.values()), default=DASH)} .. "
                               f"{max((r.get('finished_at', '') for r in records.values()), default=DASH)}"),
             ("report built", time.strftime("%Y-%m-%d %H:%M:%S")),

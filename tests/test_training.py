@@ -87,3 +87,4 @@ def test_two_processes_write_one_results_file(tiny_backbone_dir, study_root):
     assert done.stdout.count("results: ") == 1 and "x 2 process(es)" in done.stdout
     record = json.loads((results_dir("tiny") / "lora_peft_1.json").read_text())
     assert record["max_val_accuracy"] >= 0.70
+    assert record["processes"] == 2
