@@ -75,3 +75,20 @@ def test_synthetic_corpus_is_deterministic_and_balanced():
     assert first == again
     assert 0.4 < sum(first["label"]) / 500 < 0.6
     assert any(" not " in f" {t} " for t in first["text"])   # negations are present
+
+
+def test_tiny_backbone_is_pretrained_with_a_fixed_thread_count(monkeypatch):
+    """torchrun starts processes with one thread; the backbone must not depend on who built it."""
+    import torch
+
+    from helpers import tiny
+
+    seen = []
+    monkeypatch.setattr(tiny, "_pretrain", lambda: seen.append(torch.get_num_threads()) or "built")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert tiny.pretrain_tiny_backbone() == "built"
+        assert seen == [tiny.PRETRAIN["threads"]] and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
