@@ -26,13 +26,19 @@ import tempfile
 import time
 from pathlib import Path
 
-from .runs import RUNS
+from .runs import RUNS, get_run
 
 # CPU: a batch and length that finish in seconds per step; GPU: the study's own batch.
 # `rounds`: timed steps per run. Runs take turns, one step each, so that a machine getting
 # slower or faster over the minutes of a benchmark touches every run alike.
 CPU_SHAPE = dict(batch=8, length=256, eval_batch=16, rounds=5)
 GPU_SHAPE = dict(batch=32, length=512, eval_batch=128, rounds=10)
+
+
+def _device_shape() -> dict:
+    import torch
+
+    return GPU_SHAPE if torch.cuda.is_available() else CPU_SHAPE
 
 
 class Workload:
@@ -50,16 +56,17 @@ class Workload:
 
         self.cuda = torch.cuda.is_available()
         device = torch.device("cuda" if self.cuda else "cpu")
-        self.run = next(r for r in RUNS if r.run_id == run_id)
+        self.run = get_run(run_id)
         self.settings = settings_for(run_id, "full", overrides)
-        self.shape = shape
         torch.manual_seed(0)
         self.model = build_model(self.run, t5_small_architecture(), build_tokenizer(), self.settings, seed=0).to(device)
         self.optimizer = _optimizer(self.model, self.settings)
         generator = torch.Generator().manual_seed(0)
         self.input_ids = torch.randint(3, 32000, (shape["batch"], shape["length"]), generator=generator).to(device)
+        self.mask = torch.ones_like(self.input_ids)
         self.labels = torch.tensor([[2841, 1]] * shape["batch"], device=device)   # "positive" </s> in t5-small's vocabulary
         self.eval_ids = torch.randint(3, 32000, (shape["eval_batch"], shape["length"]), generator=generator).to(device)
+        self.eval_mask = torch.ones_like(self.eval_ids)
         self.start = torch.zeros((shape["eval_batch"], 1), dtype=torch.long, device=device)
         bf16 = self.cuda and torch.cuda.is_bf16_supported()
         self.autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if bf16 else nullcontext
@@ -67,8 +74,8 @@ class Workload:
     def step(self) -> None:
         self.model.train()
         with self.autocast():
-            loss = self.model(input_ids=self.input_ids, attention_mask=self.input_ids.new_ones(self.input_ids.shape),
-                              labels=self.labels, use_cache=False).loss
+            loss = self.model(input_ids=self.input_ids, attention_mask=self.mask, labels=self.labels,
+                              use_cache=False).loss
         loss.backward()
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -78,8 +85,8 @@ class Workload:
 
         self.model.eval()
         with torch.no_grad(), self.autocast():
-            self.model(input_ids=self.eval_ids, attention_mask=self.eval_ids.new_ones(self.eval_ids.shape),
-                       decoder_input_ids=self.start, use_cache=False)
+            self.model(input_ids=self.eval_ids, attention_mask=self.eval_mask, decoder_input_ids=self.start,
+                       use_cache=False)
 
 
 def measure_memory(run_id: str, overrides: dict | None = None, shape: dict | None = None) -> dict:
@@ -91,7 +98,7 @@ def measure_memory(run_id: str, overrides: dict | None = None, shape: dict | Non
     from .memory import cpu_peak_tensor_bytes, peak_rss_bytes
     from .params import count_parameters
 
-    work = Workload(run_id, shape or (GPU_SHAPE if torch.cuda.is_available() else CPU_SHAPE), overrides)
+    work = Workload(run_id, shape or _device_shape(), overrides)
     activation_bytes = _saved_activation_bytes(work.step, work.model)   # the first step also creates Adam's state
     if work.cuda:
         torch.cuda.reset_peak_memory_stats()
@@ -124,9 +131,7 @@ def measure_memory(run_id: str, overrides: dict | None = None, shape: dict | Non
 def measure_speed(run_ids: list[str], shape: dict | None = None) -> dict:
     """Median training-step time and evaluation throughput of each run, all in this process,
     the runs taking turns step by step (the first turn is a warm-up and is not timed)."""
-    import torch
-
-    shape = shape or (GPU_SHAPE if torch.cuda.is_available() else CPU_SHAPE)
+    shape = shape or _device_shape()
     works = {run_id: Workload(run_id, shape) for run_id in run_ids}
     step_times = {run_id: [] for run_id in run_ids}
     eval_times = {run_id: [] for run_id in run_ids}
