@@ -50,9 +50,8 @@ def run_experiment(run_id: str, settings: Settings, *, resume: bool = False, log
         if seed == settings.seed and accelerator.is_main_process:
             weights = save_weights(run, accelerator.unwrap_model(model), settings)
         per_seed.append({"seed": seed, **asdict(result), "max_val_accuracy": result.max_val_accuracy})
-    record = _record(run, settings, per_seed, base.total, counts, predicted, words, weights, started)
-    # Batches are per process: with several, the effective batch and the step count differ.
-    record["processes"] = accelerator.num_processes
+    record = _record(run, settings, per_seed, base.total, counts, predicted, words, weights, started,
+                     accelerator.num_processes)
     if accelerator.is_main_process:
         path = write_results(settings.profile, run_id, record)
         log(f"results: {path}" + (f"; weights: {weights[0]} ({weights[1]:,} bytes)" if weights[0] else ""))
@@ -64,7 +63,7 @@ def _mean_std(values):
     return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def _record(run, settings, per_seed, base_total, counts, predicted, words, weights, started) -> dict:
+def _record(run, settings, per_seed, base_total, counts, predicted, words, weights, started, processes) -> dict:
     first = per_seed[0]
     epochs_lists = [s["val_accuracy"] for s in per_seed]
     max_mean, max_std = _mean_std([s["max_val_accuracy"] for s in per_seed])
@@ -85,7 +84,8 @@ def _record(run, settings, per_seed, base_total, counts, predicted, words, weigh
         "weights_path": str(weights[0]) if weights[0] else None, "weights_bytes": weights[1],
         "wall_seconds": time.time() - started,
         "train_samples_per_second": statistics.mean(s["train_samples_per_second"] for s in per_seed),
-        "device": device_description(), "versions": versions(), "git_commit": git_commit(),
+        # Batches are per process: with several, the effective batch and the step count differ.
+        "device": device_description(), "processes": processes, "versions": versions(), "git_commit": git_commit(),
         "finished_at": time.strftime("%Y-%m-%d %H:%M:%S"), "settings": asdict(settings), "per_seed": per_seed,
     }
 
