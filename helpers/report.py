@@ -76,48 +76,43 @@ def _count(value) -> str:
     return f"{value:,}" if isinstance(value, int) else DASH
 
 
-def accuracy_rows(records) -> list[list[str]]:
+def _per_run(records, width: int, cells) -> list[list[str]]:
+    """A row per run in study order: its label, then `cells(record)`, or `width` dashes if it has no record."""
     rows = []
     for run in RUNS:
-        r = records.get(run.run_id)
-        study, a, b = run.reference
-        rows.append([run.label,
-                     _percent(r, "max_val_accuracy") if r else DASH,
-                     _best_epochs(r) if r else DASH,
-                     _percent(r, "test_accuracy") if r else DASH,
-                     _count(r["trainable_params"]) if r else DASH,
-                     f"{study:.1f}", f"{a:.1f}", f"{b:.1f}"])
+        record = records.get(run.run_id)
+        rows.append([run.label] + (cells(record) if record else [DASH] * width))
     return rows
+
+
+def accuracy_rows(records) -> list[list[str]]:
+    def cells(r):
+        return [_percent(r, "max_val_accuracy"), _best_epochs(r), _percent(r, "test_accuracy"),
+                _count(r["trainable_params"])]
+
+    references = [[f"{value:.1f}" for value in run.reference] for run in RUNS]   # study, submission A, B
+    return [row + reference for row, reference in zip(_per_run(records, 4, cells), references)]
 
 
 def parameter_rows(records) -> list[list[str]]:
-    rows = []
-    for run in RUNS:
-        r = records.get(run.run_id)
-        if not r:
-            rows.append([run.label, DASH, DASH, DASH, DASH, DASH])
-            continue
+    def cells(r):
         predicted = r.get("formula_added")
         match = "yes" if predicted == r["added_params"] else ("NO" if isinstance(predicted, int) else DASH)
-        rows.append([run.label, _count(r["total_params"]), _count(r["added_params"]), _count(predicted),
-                     r.get("formula", DASH), match])
-    return rows
+        return [_count(r["total_params"]), _count(r["added_params"]), _count(predicted), r.get("formula", DASH), match]
+
+    return _per_run(records, 5, cells)
 
 
 def evaluation_rows(records) -> list[list[str]]:
-    rows = []
-    for run in RUNS:
-        r = records.get(run.run_id)
-        if not r:
-            rows.append([run.label] + [DASH] * 5)
-            continue
+    def cells(r):
         generate, invalid = r.get("test_generate_accuracy"), r.get("test_invalid_rate")
-        rows.append([run.label, f"{100 * r['test_accuracy']:.1f}",
-                     f"{100 * generate:.1f}" if isinstance(generate, (int, float)) else DASH,
-                     f"{100 * invalid:.2f}" if isinstance(invalid, (int, float)) else DASH,
-                     f"{r['wall_seconds']:,.0f}" if isinstance(r.get("wall_seconds"), (int, float)) else DASH,
-                     _count(r.get("weights_bytes")) if r.get("weights_bytes") else DASH])
-    return rows
+        return [f"{100 * r['test_accuracy']:.1f}",
+                f"{100 * generate:.1f}" if isinstance(generate, (int, float)) else DASH,
+                f"{100 * invalid:.2f}" if isinstance(invalid, (int, float)) else DASH,
+                f"{r['wall_seconds']:,.0f}" if isinstance(r.get("wall_seconds"), (int, float)) else DASH,
+                _count(r.get("weights_bytes")) if r.get("weights_bytes") else DASH]
+
+    return _per_run(records, 5, cells)
 
 
 def metadata(records, profile: str) -> list[tuple[str, str]]:
