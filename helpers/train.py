@@ -136,6 +136,7 @@ def fit(model, data, settings, *, tokenizer, label_ids, run_id: str, seed: int, 
         train_loss, best_state, train_seconds, start_epoch = [], _trainable_state(plain), 0.0, 1
         log(f"epoch 0/{settings.epochs} (before training) val_accuracy={val_accuracy[0]:.4f}")
 
+    trainable = [p for _, p in trainable_parameters(plain)]   # fixed for the run: not re-walked every step
     started = time.time()
     trained_samples, session_seconds = 0, 0.0   # this session only: a resumed run's speed is its own
     with _StopRequested():
@@ -154,7 +155,7 @@ def fit(model, data, settings, *, tokenizer, label_ids, run_id: str, seed: int, 
                                  attention_mask=batch["attention_mask"].to(accelerator.device),
                                  labels=batch["labels"].to(accelerator.device), use_cache=False).loss
                 accelerator.backward(loss)
-                accelerator.clip_grad_norm_([p for _, p in trainable_parameters(plain)], settings.max_grad_norm)
+                accelerator.clip_grad_norm_(trainable, settings.max_grad_norm)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
@@ -167,12 +168,16 @@ def fit(model, data, settings, *, tokenizer, label_ids, run_id: str, seed: int, 
             mean_loss = running / max(len(batches), 1)
             train_loss.append(accelerator.reduce(mean_loss, reduction="mean").item())   # over all processes
             val_accuracy.append(evaluate("val", f"epoch {epoch} validation"))
-            if val_accuracy[-1] > max(val_accuracy[:-1]):
-                best_state = _trainable_state(plain)
+            improved = val_accuracy[-1] > max(val_accuracy[:-1])
+            checkpointing = settings.checkpoint and accelerator.is_main_process
+            # One copy of the weights serves as the new best and as the checkpoint's model.
+            snapshot = _trainable_state(plain) if improved or checkpointing else None
+            if improved:
+                best_state = snapshot
             log(f"epoch {epoch}/{settings.epochs} train_loss={train_loss[-1]:.4f} val_accuracy={val_accuracy[-1]:.4f}")
-            if settings.checkpoint and accelerator.is_main_process:
+            if checkpointing:
                 save_checkpoint(settings.profile, run_id, seed, {
-                    "model": _trainable_state(plain), "optimizer": optimizer.state_dict(),
+                    "model": snapshot, "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(), "rng": {"torch": torch.get_rng_state()},
                     "val_accuracy": val_accuracy, "train_loss": train_loss, "best": best_state,
                     "train_seconds": train_seconds, "settings": asdict(settings)})
