@@ -4,21 +4,26 @@ PYTHON  ?= python3
 VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
+KERNEL  := peft-t5-study
 # Extra papermill arguments for run-all, e.g. NB_ARGS="-p epochs 3"
 NB_ARGS ?=
 
-.PHONY: setup test demo run-all report bench params clean
+.PHONY: setup test demo run-all report bench params lab colab clean
 
 setup: $(STAMP)
 
 # torch first: with 2.13.0 already installed, the other requirements never pull the multi-GB
-# CUDA build. opendelta last and --no-deps: it declares the withdrawn `sklearn` package.
-$(STAMP): requirements.txt requirements-opendelta.txt
+# CUDA build. opendelta --no-deps: it declares the withdrawn `sklearn` package. Then helpers
+# itself, editable, so it imports from any folder; then the venv's kernel under a clear name
+# for Jupyter front ends outside the venv (VS Code, a system JupyterLab).
+$(STAMP): requirements.txt requirements-opendelta.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -r requirements-opendelta.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m ipykernel install --user --name $(KERNEL) --display-name "PEFT T5 study (.venv)" >/dev/null
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -40,7 +45,19 @@ bench: $(STAMP)
 params: $(STAMP)
 	$(PY) -m helpers params
 
+# JupyterLab from the venv, opened on the notebooks (its python3 kernel is the venv's).
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks
+
+# Colab (the notebooks' first cell runs this): the pinned stack into the runtime's own Python,
+# keeping Colab's CUDA build of torch, then helpers itself.
+colab:
+	grep -v '^torch==' requirements.txt > /tmp/requirements-colab.txt
+	pip install --quiet -r /tmp/requirements-colab.txt
+	pip install --quiet --no-deps -r requirements-opendelta.txt
+	pip install --quiet --no-deps -e .
+
 # Generated outputs only; the virtual environment stays (remove .venv by hand to reinstall).
 clean:
-	rm -rf runs weights report .pytest_cache
+	rm -rf runs report/*/ weights/*/ .pytest_cache handout
 	find . -name __pycache__ -type d -prune -not -path "./$(VENV)/*" -exec rm -rf {} +

@@ -3,12 +3,8 @@ the session so the tiny backbone is pretrained once."""
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -29,7 +25,7 @@ def study_root(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_backbone_dir(study_root):
-    from helpers.tiny import tiny_backbone_dir as build
+    from helpers.models.tiny import tiny_backbone_dir as build
     return build()
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.cli import main
+from helpers.tools.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,7 +46,7 @@ def test_missing_data_path_and_model_path(study_root, capsys, monkeypatch, tmp_p
 
 def test_unreachable_hub_names_the_offline_options(study_root, capsys, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    from helpers.hub import hub_reachable
+    from helpers.study.sources import hub_reachable
     hub_reachable.cache_clear()
     assert main(["run", "full_ft"]) == 2
     err = capsys.readouterr().err
@@ -65,8 +65,8 @@ def test_bad_weight_files_refused_from_the_command_line(tiny_backbone_dir, study
     """Truncated, foreign and other-shape weight files: one line each, nothing written."""
     import torch
 
-    from helpers.config import settings_for
-    from helpers.experiment import run_experiment
+    from helpers.study.settings import settings_for
+    from helpers.training.experiment import run_experiment
 
     run_experiment("lora_scratch_8", settings_for("lora_scratch_8", "tiny", {"epochs": 1, "generate_eval": False}),
                    log=lambda *_: None)

@@ -1,7 +1,7 @@
 import pytest
 
-from helpers.config import METHOD_LR, parse_assignments, settings_for
-from helpers.errors import UserError
+from helpers.study.settings import METHOD_LR, parse_assignments, settings_for
+from helpers import UserError
 
 
 def test_defaults_follow_profile_then_run_then_overrides():

@@ -1,7 +1,7 @@
 import pytest
 
-from helpers.data import load_local, stratified_split
-from helpers.errors import UserError
+from helpers.data.reviews import load_local, stratified_split
+from helpers import UserError
 
 TRAIN = {"text": ["good film", "bad <br />film", "great", "awful", "fine", "dull"], "label": [1, 0, 1, 0, 1, 0]}
 TEST = {"text": ["nice", "poor"], "label": ["pos", "neg"]}
@@ -70,7 +70,7 @@ def test_stratified_split_keeps_balance_and_is_fixed():
 
 
 def test_synthetic_corpus_is_deterministic_and_balanced():
-    from helpers import synthetic
+    from helpers.data import synthetic
     first, again = synthetic.make_split(500, 7), synthetic.make_split(500, 7)
     assert first == again
     assert 0.4 < sum(first["label"]) / 500 < 0.6
@@ -81,7 +81,7 @@ def test_tiny_backbone_is_pretrained_with_a_fixed_thread_count(monkeypatch):
     """torchrun starts processes with one thread; the backbone must not depend on who built it."""
     import torch
 
-    from helpers import tiny
+    from helpers.models import tiny
 
     seen = []
     monkeypatch.setattr(tiny, "_pretrain", lambda: seen.append(torch.get_num_threads()) or "built")

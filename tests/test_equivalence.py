@@ -52,7 +52,9 @@ def test_lora_matches_peft_logits_and_gradients(small_t5, batch):
     assert torch.equal(_logits(scratch, batch), _logits(library, batch))
     for g1, g2 in zip(_grads_after_step(scratch, batch, [a for a, _ in pairs]),
                       _grads_after_step(library, batch, [b for _, b in pairs])):
-        assert torch.allclose(g1, g2, atol=1e-7)
+        # float32 rounding of sums whose terms are ~|g|max: the two orders of operations differ by
+        # up to ~3e-7 here (measured; it depends on the BLAS kernels), a wrong scaling or init by ~|g|.
+        assert torch.allclose(g1, g2, atol=1e-6 * g1.abs().max().item())
 
 
 def _prompt(n, d):
@@ -60,7 +62,7 @@ def _prompt(n, d):
 
 
 def test_prompt_matches_opendelta_logits_and_gradients(small_t5, batch):
-    from helpers.methods.libraries import OpenDeltaPrompt, import_opendelta
+    from helpers.methods.via_opendelta import OpenDeltaPrompt, import_opendelta
 
     opendelta = import_opendelta()
     init = _prompt(4, small_t5.config.d_model)

@@ -1,7 +1,7 @@
 """The CPU peak-memory counter behind `python -m helpers bench` (helpers/memory.py)."""
 import torch
 
-from helpers.memory import cpu_peak_tensor_bytes, live_tensor_bytes
+from helpers.tools.memory import cpu_peak_tensor_bytes, live_tensor_bytes
 
 
 def test_peak_counts_tensors_freed_before_the_call_returns():
@@ -35,7 +35,7 @@ def test_peak_of_a_training_step_holds_the_saved_activations():
 
 
 def test_bench_memory_worker_peak_holds_what_a_lora_step_must_keep():
-    from helpers.bench import measure_memory
+    from helpers.tools.bench import measure_memory
 
     figures = measure_memory("lora_scratch_8", shape=dict(batch=2, length=64, eval_batch=2, rounds=1))
     assert figures["trainable_params"] == 294_912   # 36 linears x 8 x (512 + 512)
@@ -47,7 +47,7 @@ def test_bench_memory_worker_peak_holds_what_a_lora_step_must_keep():
 
 
 def test_bench_speed_times_every_run_in_turns():
-    from helpers.bench import measure_speed
+    from helpers.tools.bench import measure_speed
 
     shape = dict(batch=2, length=32, eval_batch=2, rounds=2)
     figures = measure_speed(["prompt_scratch_10", "lora_scratch_8"], shape)

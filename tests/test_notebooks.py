@@ -1,11 +1,45 @@
+"""The notebooks as a student runs them, executed by papermill on the tiny profile: each builds
+its model in a visible line, trains that very object and proves it (the reload check compares
+the notebook's `model` with its saved weights), and gives the numbers the CLI gives."""
 import json
 from pathlib import Path
 
 import pytest
 
-from helpers.notebook_runner import NOTEBOOKS
+from helpers.notebook.runner import NOTEBOOKS
+from helpers.study.runs import RUNS
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+# The line that builds each notebook's model, with the library's own calls for the library runs.
+BUILD_LINES = {
+    "01_full_finetuning": ["model = backbone.requires_grad_(True)"],
+    "02_prompt_tuning": ["model = SoftPromptT5(backbone, initial)", "SoftPromptModel(backbone, soft_token_num=n_tokens"],
+    "03_adapter": ["model = add_adapters(backbone, bottleneck=cfg.bottleneck)"],
+    "04_adapter_adapterhub": ["adapters.init(backbone)", "backbone.add_adapter(ADAPTER_NAME, config=config)"],
+    "05_lora": ["model = add_lora(backbone, rank=cfg.rank, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout)",
+                "get_peft_model(backbone, config)"],
+}
+IDENTITY_CHECKED = {"03_adapter": 1, "04_adapter_adapterhub": 1, "05_lora": 3}
+_executed: dict = {}
+
+
+def executed(name):
+    """Run a notebook once per test session with 2 epochs: (code, outputs, its runs' records)."""
+    if name not in _executed:
+        from helpers.notebook.runner import run_notebooks
+        from helpers.study.paths import runs_dir
+        from helpers.study.results import results_path
+
+        assert run_notebooks("tiny", "-p epochs 2", only=[name]) == 0
+        notebook = json.loads((runs_dir("tiny") / "notebooks" / f"{name}.ipynb").read_text())
+        cells = [c for c in notebook["cells"] if c["cell_type"] == "code"]
+        code = "\n".join("".join(c["source"]) for c in cells)
+        outputs = "".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+                          for c in cells for o in c.get("outputs", []))
+        records = {run.run_id: json.loads(results_path("tiny", run.run_id).read_text())
+                   for run in RUNS if run.notebook == name}
+        _executed[name] = code, outputs, records
+    return _executed[name]
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -14,28 +48,64 @@ def test_notebooks_are_committed_clean_with_one_parameters_cell(name):
     code = [c for c in notebook["cells"] if c["cell_type"] == "code"]
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in code)
     tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
-    assert len(tagged) == 1 and "profile = " in "".join(tagged[0]["source"])
+    assert len(tagged) == 1
+    for parameter in ("profile = ", "resume = ", "output_dir = "):
+        assert parameter in "".join(tagged[0]["source"])
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_notebook_executes_on_tiny_profile(tiny_backbone_dir, name, capsys):
-    from helpers.notebook_runner import run_notebooks
-    from helpers.paths import runs_dir
-
-    assert run_notebooks("tiny", "-p epochs 2", only=[name]) == 0
-    executed = json.loads((runs_dir("tiny") / "notebooks" / f"{name}.ipynb").read_text())
-    text = "".join("".join(o.get("text", "")) for c in executed["cells"] for o in c.get("outputs", []))
+def test_notebook_builds_trains_and_reloads_its_own_model(tiny_backbone_dir, name):
+    code, text, records = executed(name)
+    for line in BUILD_LINES[name]:
+        assert line in code
     assert "epoch 2/2" in text and "val_accuracy=" in text
     assert "transformers" in text and "4.57" in text                    # the versions cell
     assert "match" in text and "MISMATCH" not in text and "DIFFERENT" not in text
+    assert text.count("-> identical") == IDENTITY_CHECKED.get(name, 0) and "NOT identical" not in text
+    # The reload check loads the saved weights into a fresh backbone and compares its logits with
+    # the notebook's `model`: equal only if `model` is the trained object (B = 0 / W_up = 0 otherwise).
+    saving = [run_id for run_id in records if run_id != "full_ft"]
+    assert text.count("-> same model") == len(saving)
+    for record in records.values():
+        assert record["max_val_accuracy"] > record["val_accuracy"][0]
 
 
-def test_bad_parameter_stops_the_notebook_with_the_validation_error(tiny_backbone_dir, capsys):
+def test_notebook_01_shows_the_one_epoch_step_and_its_loss_going_down(tiny_backbone_dir):
+    code, text, records = executed("01_full_finetuning")
+    for piece in ("def train_one_epoch", "accelerator.backward(loss)", "clip_grad_norm_", "self.optimizer.step()",
+                  "self.scheduler.step()", "def label_logits"):
+        assert piece in text
+    losses = records["full_ft"]["per_seed"][0]["train_loss"]
+    assert "mean training loss per epoch" in text and losses[-1] < losses[0]
+    steps = records["full_ft"]["per_seed"][0]["step_loss"]
+    assert len(steps) > 10 and sum(steps[-5:]) < sum(steps[:5])
+
+
+@pytest.mark.parametrize("run_id", ["full_ft", "prompt_opendelta_1", "adapter_scratch_8", "adapter_adapterhub_1",
+                                    "lora_scratch_8", "lora_peft_1"])
+def test_cli_gives_the_notebooks_numbers(tiny_backbone_dir, run_id):
+    """The notebook builds its model by hand, the CLI through the registry: same settings, same numbers."""
+    from helpers.study.runs import get_run
+    from helpers.study.settings import settings_for
+    from helpers.training.experiment import run_experiment
+
+    notebook_record = executed(get_run(run_id).notebook)[2][run_id]
+    cli_record = run_experiment(run_id, settings_for(run_id, "tiny", {"epochs": 2}), log=lambda *_: None)
+    for key in ("val_accuracy", "test_accuracy", "test_generate_accuracy", "trainable_params", "added_params"):
+        assert cli_record[key] == notebook_record[key], key
+    assert cli_record["per_seed"][0]["train_loss"] == notebook_record["per_seed"][0]["train_loss"]
+
+
+def test_bad_parameter_stops_the_notebook_at_its_settings_cell(tiny_backbone_dir, capsys):
     """papermill parameters go through the same validation as the CLI; the failing notebook
-    stops at its settings cell, says why, and the runner reports it (exit status 1)."""
-    from helpers.notebook_runner import run_notebooks
+    stops at the cell that first asks for settings, says why, and the runner reports it."""
+    from helpers.notebook.runner import run_notebooks
+    from helpers.study.paths import runs_dir
 
     assert run_notebooks("tiny", "-p epochs 0", only=["03_adapter"]) == 1
     err = capsys.readouterr().err
-    assert "03_adapter" not in err or "FAILED in cell" in err
+    assert "03_adapter" in err and "FAILED in cell" in err
     assert "UserError: setting epochs=0 must be a positive whole number" in err
+    notebook = json.loads((runs_dir("tiny") / "notebooks" / "03_adapter.ipynb").read_text())
+    failed = [c for c in notebook["cells"] if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
+    assert len(failed) == 1 and 'cfg = settings("adapter_scratch_8")' in "".join(failed[0]["source"])

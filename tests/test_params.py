@@ -1,4 +1,4 @@
-from helpers.param_table import parameter_rows
+from helpers.tools.params import parameter_rows
 
 # The specification's table for the t5-small architecture (exact).
 EXPECTED_TOTALS = {

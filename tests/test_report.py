@@ -2,8 +2,8 @@
 warning, and every number in it comes from a results file (or is a labelled reference)."""
 import json
 
-from helpers.paths import report_dir, results_dir
-from helpers.report import build_report
+from helpers.study.paths import report_dir, results_dir
+from helpers.report.document import build_report
 
 
 def _record(run_id, label, accuracy, trainable, added, formula):
@@ -38,7 +38,7 @@ def test_report_with_missing_and_malformed_runs(study_root, tmp_path, monkeypatc
 
 
 def test_report_pdf_text_holds_all_ten_labels(study_root, tmp_path, monkeypatch):
-    from helpers.runs import RUNS
+    from helpers.study.runs import RUNS
 
     monkeypatch.setenv("PEFT_STUDY_ROOT", str(tmp_path))
     pdf = build_report("tiny", log=lambda *_: None)   # no results at all: still builds

@@ -3,9 +3,9 @@ import json
 
 import pytest
 
-from helpers.config import settings_for
-from helpers.experiment import run_experiment
-from helpers.paths import history_dir, results_dir, weights_dir
+from helpers.study.settings import settings_for
+from helpers.training.experiment import run_experiment
+from helpers.study.paths import history_dir, results_dir, weights_dir
 
 SPEC_KEYS = {"run_id", "notebook", "label", "profile", "seed", "epochs", "val_accuracy", "max_val_accuracy",
              "best_epoch", "test_accuracy", "total_params", "trainable_params", "added_params", "wall_seconds",
@@ -61,7 +61,7 @@ def test_interrupted_run_resumes_to_identical_numbers(tiny_backbone_dir):
 
 
 def test_resume_with_other_settings_is_refused(tiny_backbone_dir):
-    from helpers.errors import UserError
+    from helpers import UserError
 
     settings = settings_for("adapter_scratch_8", "tiny", {"epochs": 1, "generate_eval": False})
     run_experiment("adapter_scratch_8", settings, log=lambda *_: None)
@@ -88,3 +88,46 @@ def test_two_processes_write_one_results_file(tiny_backbone_dir, study_root):
     record = json.loads((results_dir("tiny") / "lora_peft_1.json").read_text())
     assert record["max_val_accuracy"] >= 0.70
     assert record["processes"] == 2
+
+
+def test_fit_trains_the_model_it_is_given_and_saves_those_weights(tiny_backbone_dir):
+    """The notebook's contract: the object handed to fit is trained in place, ends with the best
+    epoch's weights, and those are the weights written to lora.pt."""
+    import torch
+
+    from helpers.methods.lora import add_lora
+    from helpers.methods.weights import read_method_tensors
+    from helpers.training.experiment import Experiment
+
+    experiment = Experiment("lora_scratch_8", settings_for("lora_scratch_8", "tiny", {"epochs": 2, "generate_eval": False}),
+                            log=lambda *_: None)
+    model = add_lora(experiment.backbone(), rank=8, alpha=8, dropout=0.1)
+    assert all(p.abs().sum() == 0 for n, p in model.named_parameters() if n.endswith("lora_B"))
+    result = experiment.fit(model)
+    trained = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
+    assert all(p.abs().sum() > 0 for n, p in trained.items() if n.endswith("lora_B"))
+    saved = read_method_tensors(weights_dir("tiny") / "lora.pt")["tensors"]
+    assert set(saved) == set(trained) and all(torch.equal(saved[n], trained[n]) for n in trained)
+    record = experiment.finish()
+    assert record["val_accuracy"] == result.val_accuracy and record["best_epoch"] == result.best_epoch
+
+
+def test_weight_decay_only_on_matrices_never_on_vectors_or_prompts(small_t5):
+    import torch
+
+    from helpers.methods.adapter import add_adapters
+    from helpers.methods.prompt import SoftPromptT5
+    from helpers.training.loop import make_optimizer
+
+    settings = settings_for("adapter_scratch_8", "tiny")
+    model = SoftPromptT5(small_t5, torch.zeros(3, small_t5.config.d_model))
+    add_adapters(model.backbone, bottleneck=4)   # (freezes the backbone, not the prompt beside it)
+    groups = {group["weight_decay"]: {id(p) for p in group["params"]} for group in make_optimizer(model, settings).param_groups}
+    names = {id(p): n for n, p in model.named_parameters() if p.requires_grad}
+    decayed = {names[i] for i in groups[settings.weight_decay]}
+    not_decayed = {names[i] for i in groups[0.0]}
+    assert decayed == {n for n in names.values() if n.endswith(("down.weight", "up.weight"))}
+    assert not_decayed == {n for n in names.values() if n.endswith(".bias")} | {"soft_prompt.prompt"}
+    full = make_optimizer(small_t5.requires_grad_(True), settings_for("full_ft", "tiny"))
+    vectors = [p for group in full.param_groups if group["weight_decay"] == 0.0 for p in group["params"]]
+    assert vectors and all(p.ndim == 1 for p in vectors)   # the layer-norm scales of full fine-tuning

@@ -1,1 +1,1 @@
-"""The parameter-efficient methods: from scratch (prompt, adapter, lora) and through libraries."""
+"""The parameter-efficient methods: from scratch (prompt, adapter, lora) and through libraries (via_*)."""

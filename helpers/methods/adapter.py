@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from transformers.models.t5.modeling_t5 import T5LayerFF
 
-from .common import freeze, replace_module
+from helpers.methods.inject import freeze, wrap_matching
 
 
 class Bottleneck(nn.Module):
@@ -48,7 +48,6 @@ class FeedForwardWithAdapter(nn.Module):
 def add_adapters(model: nn.Module, bottleneck: int) -> nn.Module:
     """Freeze the model, then wrap every T5LayerFF (the name filter is the module type)."""
     freeze(model)
-    targets = [name for name, module in model.named_modules() if isinstance(module, T5LayerFF)]
-    for name in targets:
-        replace_module(model, name, FeedForwardWithAdapter(model.get_submodule(name), bottleneck))
+    wrap_matching(model, lambda name, module: isinstance(module, T5LayerFF),
+                  lambda feed_forward: FeedForwardWithAdapter(feed_forward, bottleneck))
     return model

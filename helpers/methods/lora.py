@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .common import freeze, replace_module
+from helpers.methods.inject import freeze, wrap_matching
 
 # q and v of encoder self-, decoder self- and decoder cross-attention; never lm_head or FF.
 LORA_TARGET = re.compile(r"(SelfAttention|EncDecAttention)\.(q|v)$")
@@ -47,17 +47,14 @@ class LoRALinear(nn.Module):
 
 
 def add_lora(model: nn.Module, rank: int, alpha: float, dropout: float = 0.0) -> nn.Module:
+    """Freeze the model, then wrap every linear whose name LORA_TARGET matches."""
     freeze(model)
-    targets = [name for name, module in model.named_modules()
-               if isinstance(module, nn.Linear) and LORA_TARGET.search(name)]
-    for name in targets:
-        replace_module(model, name, LoRALinear(model.get_submodule(name), rank, alpha, dropout))
+    wrap_matching(model, lambda name, module: isinstance(module, nn.Linear) and LORA_TARGET.search(name) is not None,
+                  lambda linear: LoRALinear(linear, rank, alpha, dropout))
     return model
 
 
 def merge_lora(model: nn.Module) -> nn.Module:
     """Fold every LoRA update into its frozen weight (in place): a plain T5 for inference."""
-    wrapped = [name for name, module in model.named_modules() if isinstance(module, LoRALinear)]
-    for name in wrapped:
-        replace_module(model, name, model.get_submodule(name).merged())
+    wrap_matching(model, lambda name, module: isinstance(module, LoRALinear), lambda lora: lora.merged())
     return model

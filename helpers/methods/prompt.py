@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .common import freeze
+from helpers.methods.inject import freeze
 
 COMMON_TOKENS = 5000   # T5's sentencepiece ids are roughly frequency-ordered: sample common words
 
@@ -23,6 +23,11 @@ def init_from_vocabulary(embedding: nn.Embedding, n_tokens: int, seed: int, spec
     candidates = torch.tensor([i for i in range(limit) if i not in set(special_ids)])
     picks = candidates[torch.randperm(len(candidates), generator=generator)[:n_tokens]]
     return embedding.weight[picks].detach().clone()
+
+
+def prompt_init(backbone: nn.Module, tokenizer, n_tokens: int, seed: int) -> torch.Tensor:
+    """The study's prompt initialisation, shared by the scratch and the OpenDelta runs."""
+    return init_from_vocabulary(backbone.get_input_embeddings(), n_tokens, seed, tokenizer.all_special_ids)
 
 
 class SoftPrompt(nn.Module):

@@ -1,0 +1,1 @@
+"""Reviews in, token ids and batches out."""

@@ -1,0 +1,96 @@
+"""Soft prompt tuning through OpenDelta's SoftPromptModel, with its quirks handled narrowly:
+the import shim, the in-place mask extension, `freeze_module`'s state_dict patch, the chatter.
+This is the only module that imports opendelta."""
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import sys
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from helpers.methods.weights import copy_matching, folder_bytes, require_folder
+
+
+def import_opendelta():
+    """opendelta 0.3.2 imports `transformers.deepspeed`, which moved to
+    `transformers.integrations.deepspeed` in transformers 4.46; alias it before the import
+    (upstream never merged a fix)."""
+    if "transformers.deepspeed" not in sys.modules:
+        import transformers.integrations.deepspeed as moved
+        sys.modules["transformers.deepspeed"] = moved
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # DeltaCenter's pkg_resources deprecation notice
+        import opendelta
+    # Each opendelta module makes its own INFO-level logger at import; quiet them all at once.
+    for name in list(logging.Logger.manager.loggerDict):
+        if name.lower().startswith(("opendelta", "deltacenter")):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    return opendelta
+
+
+def quietly(function, *args, **kwargs):
+    """OpenDelta prints a rich table and banners on every call; keep notebooks readable."""
+    logging.getLogger("opendelta").setLevel(logging.WARNING)
+    with contextlib.redirect_stdout(io.StringIO()):
+        return function(*args, **kwargs)
+
+
+class OpenDeltaPrompt(nn.Module):
+    """A backbone carrying OpenDelta's SoftPromptModel, with the caller's mask protected."""
+
+    def __init__(self, backbone: nn.Module, delta):
+        super().__init__()
+        self.backbone = backbone
+        self.config = backbone.config
+        self.__dict__["delta"] = delta   # not a submodule: its parameters live inside the backbone
+
+    def forward(self, input_ids, attention_mask, **kwargs):
+        # OpenDelta's hook extends attention_mask IN PLACE (the decoder's cross-attention then
+        # sees the longer mask). A clone keeps the caller's batch unchanged.
+        return self.backbone(input_ids=input_ids, attention_mask=attention_mask.clone(), **kwargs)
+
+    @torch.no_grad()
+    def generate(self, input_ids, attention_mask, **kwargs):
+        return self.backbone.generate(input_ids=input_ids, attention_mask=attention_mask.clone(), **kwargs)
+
+
+def set_initial_prompt(delta, initial: torch.Tensor) -> None:
+    """Our initial prompt (sampled real tokens) in place of OpenDelta's: with token_init=True it
+    would copy the embeddings of ids 0..n-1, i.e. <pad>, </s>, <unk>, ..."""
+    with torch.no_grad():
+        delta.delta_modules[0].soft_embeds.copy_(initial)
+
+
+def freeze_all_but_prompt(delta) -> None:
+    """Only the soft prompt trains. set_state_dict=False: the default patches the backbone's
+    state_dict() to return only the deltas, after which save_pretrained silently writes an
+    incomplete model."""
+    quietly(delta.freeze_module, exclude=["deltas"], set_state_dict=False)
+
+
+def soft_prompt_model(backbone: nn.Module, n_tokens: int, initial: torch.Tensor) -> OpenDeltaPrompt:
+    """The calls notebook 02 makes, in its order: SoftPromptModel, our init, freeze, mask guard."""
+    delta = import_opendelta().SoftPromptModel(backbone, soft_token_num=n_tokens, token_init=False)
+    set_initial_prompt(delta, initial)
+    freeze_all_but_prompt(delta)
+    return OpenDeltaPrompt(backbone, delta)
+
+
+def save(model: OpenDeltaPrompt, path: Path) -> int:
+    state = {n.removeprefix("backbone."): p.detach().cpu() for n, p in model.named_parameters() if p.requires_grad}
+    quietly(model.delta.save_finetuned, str(path), state_dict=state)
+    return folder_bytes(path)
+
+
+def load(model: OpenDeltaPrompt, path: Path) -> OpenDeltaPrompt:
+    """Copy a saved prompt into a freshly built OpenDeltaPrompt."""
+    require_folder(path)
+    files = list(Path(path).glob("*.bin")) + list(Path(path).glob("*.pt"))
+    state = torch.load(files[0], weights_only=True, map_location="cpu")
+    copy_matching(model.backbone, state, path)
+    return model

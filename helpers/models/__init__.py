@@ -1,0 +1,1 @@
+"""The T5 backbones the methods are added to."""

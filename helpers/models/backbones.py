@@ -1,0 +1,79 @@
+"""The T5 backbone: t5-small from the hub or MODEL_PATH, the tiny offline T5, or the bare
+t5-small architecture (random weights) for parameter counts and benchmarks."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from helpers import UserError
+from helpers.study.sources import hub_reachable
+
+# t5-small's architecture (its config.json on the hub); no download needed to count or time it.
+T5_SMALL = dict(vocab_size=32128, d_model=512, d_kv=64, d_ff=2048, num_layers=6, num_decoder_layers=6,
+                num_heads=8, relative_attention_num_buckets=32, dropout_rate=0.1,
+                feed_forward_proj="relu", tie_word_embeddings=True, pad_token_id=0, eos_token_id=1,
+                decoder_start_token_id=0)
+
+
+def t5_small_architecture(seed: int = 0):
+    """t5-small with random weights: exact parameter counts, speed and memory, no download."""
+    import torch
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    torch.manual_seed(seed)
+    return T5ForConditionalGeneration(T5Config(**T5_SMALL))
+
+
+def load_from_directory(path: str | os.PathLike):
+    """A saved T5 (config, weights, tokenizer), e.g. MODEL_PATH or the tiny backbone's cache."""
+    from transformers import AutoTokenizer, T5ForConditionalGeneration
+
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise UserError(f"MODEL_PATH={path} holds no config.json; point it at a folder written by "
+                        "save_pretrained (e.g. a local copy of t5-small), or unset it to use the hub")
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = T5ForConditionalGeneration.from_pretrained(path)
+    return model, tokenizer
+
+
+def load_backbone(profile: str):
+    """(model, tokenizer) for a profile; the same loading path for the real and the tiny model."""
+    from helpers.study.settings import PROFILES
+
+    name = PROFILES[profile].model
+    if name == "tiny":
+        from helpers.models.tiny import tiny_backbone_dir
+        return load_from_directory(tiny_backbone_dir())
+    local = os.environ.get("MODEL_PATH")
+    if local:   # a missing path is refused earlier, by preflight.check_sources, and here for lack of config.json
+        return load_from_directory(local)
+    return _load_from_hub(name)
+
+
+def _load_from_hub(name: str):
+    from transformers import AutoTokenizer, T5ForConditionalGeneration
+
+    # A model already in the local Hugging Face cache loads without the network.
+    online = hub_reachable()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=not online)
+        model = T5ForConditionalGeneration.from_pretrained(name, local_files_only=not online)
+    except OSError as error:
+        if online:
+            raise UserError(f"could not load {name} from the hub ({error}); check the name or set MODEL_PATH") from None
+        raise UserError(f"the Hugging Face hub is unreachable and {name} is not cached; set MODEL_PATH to a "
+                        "local copy (and DATA_PATH for the data), or use --profile tiny to run offline") from None
+    return model, tokenizer
+
+
+def label_token_ids(tokenizer, labels=("negative", "positive")) -> list[int]:
+    """The first-decoder-step token of each label word; each label must be a single token."""
+    ids = []
+    for label in labels:
+        pieces = tokenizer(label, add_special_tokens=False)["input_ids"]
+        if len(pieces) != 1:
+            raise UserError(f"label {label!r} is {len(pieces)} tokens in this tokenizer; "
+                            "label-token scoring needs single-token labels")
+        ids.append(pieces[0])
+    return ids

@@ -1,0 +1,1 @@
+"""The report: tables and figures built only from results files."""

@@ -1,0 +1,183 @@
+"""Settings for one run: a commented dataclass of defaults, two profiles, validated overrides.
+
+Every entry point (CLI, notebooks' papermill `parameters` cell, tests) goes through
+`settings_for`, so a bad value is refused the same way everywhere, before any work starts.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from helpers import UserError
+from helpers.study.runs import RunSpec, get_run
+
+
+@dataclass
+class Settings:
+    profile: str = "full"            # "full": t5-small + IMDB; "tiny": offline synthetic demo
+    epochs: int = 10                 # the assignment reports max validation accuracy after 10 epochs
+    batch_size: int = 32             # per process; T5-small at 512 tokens fits easily in 16 GB
+    eval_batch_size: int = 128       # evaluation keeps no activations for backward, so it can be larger
+    lr: float = 0.0                  # 0 = the method's documented rate (METHOD_LR below)
+    warmup_ratio: float = 0.06       # linear warmup over 6% of steps, then linear decay to 0
+    weight_decay: float = 0.01       # AdamW decay on matrices only; none on biases, norms, prompts
+    max_grad_norm: float = 1.0       # clipping keeps the high PEFT learning rates stable
+    max_length: int = 512            # T5's pretraining length; longer reviews are truncated
+    seed: int = 0                    # first seed; set before every random step, saved in results
+    seeds: int = 1                   # number of seeds (seed, seed+1, ...); >1 gives mean +- std
+    n_tokens: int = 0                # soft prompt length (0 = the run's own: 10 or 1)
+    bottleneck: int = 0              # adapter bottleneck width (0 = the run's own: 8 or 1)
+    rank: int = 0                    # LoRA rank (0 = the run's own: 8 or 1)
+    lora_alpha: float = 8.0          # PEFT's default; scaling = alpha / rank, shared by scratch and PEFT
+    lora_dropout: float = 0.1        # on the LoRA branch input only, as PEFT does
+    template: str = "{text}"         # plain review: no task prefix, so epoch 0 shows what T5 knows unaided
+    val_size: int = 2500             # reviews held out of train (stratified) for model selection
+    train_limit: int = 0             # 0 = all training reviews; >0 subsamples for quick experiments
+    test_limit: int = 0              # 0 = the whole test split
+    generate_eval: bool = True       # final test also by generate + string match (course's metric)
+    num_workers: int = 0             # DataLoader workers; batches are pre-tokenised, so 0 is fine
+    checkpoint: bool = True          # save state after each epoch so --resume can continue
+
+    def method_size(self, run: RunSpec) -> int:
+        """The run's n_tokens/bottleneck/rank after overrides (0 for full fine-tuning)."""
+        return getattr(self, run.size_key) if run.size_key else 0
+
+
+# Per-method learning rates (AdamW with warmup and linear decay), with their source.
+# Scratch and library variants of one method share the rate on purpose: a gap between the two
+# rows must come from the implementation, not from tuning.
+METHOD_LR = {
+    "full": 3e-4,     # transformers' T5 docs: 1e-4 and 3e-4 work well for T5 with AdamW
+    "prompt": 3e-2,   # high rates are needed for prompts (Lester et al. 2021 used 0.3 with Adafactor)
+    "adapter": 1e-3,  # adapters train well at 1e-4..1e-3 (Houlsby et al. 2019 sweep; AdapterHub docs)
+    "lora": 1e-3,     # PEFT's seq2seq LoRA example uses 1e-3
+}
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    model: str      # hub name or "tiny" (built offline by helpers.models.tiny)
+    data: str       # hub name or "synthetic" (generated offline by helpers.synthetic)
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    method_lr: Mapping[str, float] = field(default_factory=dict)
+
+
+PROFILES = {
+    "full": Profile("full", model="t5-small", data="imdb"),
+    # Minutes on 2 CPU cores: a 4-layer T5 pretrained on the synthetic corpus (helpers.models.tiny).
+    "tiny": Profile(
+        "tiny", model="tiny", data="synthetic",
+        defaults=dict(epochs=6, max_length=96, batch_size=32, eval_batch_size=256, val_size=400),
+        # The tiny backbone has 1/1000 of t5-small's weights; measured on it, full fine-tuning
+        # and the PEFT methods need higher rates to move in six short epochs.
+        method_lr={"full": 1e-3, "prompt": 1e-1, "adapter": 3e-3, "lora": 3e-3},
+    ),
+}
+
+_POSITIVE_INTS = {"epochs", "batch_size", "eval_batch_size", "max_length", "seeds", "val_size"}
+_METHOD_SIZES = {"n_tokens", "bottleneck", "rank"}
+_NON_NEGATIVE_INTS = {"seed", "train_limit", "test_limit", "num_workers"}
+
+
+def setting_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(Settings)]
+
+
+def _coerce(name: str, value: Any, kind: type) -> Any:
+    """Turn a command-line string (or a notebook value) into the field's type, or explain."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in {"1", "true", "yes", "on"}:
+            return True
+        if text in {"0", "false", "no", "off"}:
+            return False
+        raise UserError(f"setting {name}={value!r} is not a boolean; use {name}=true or {name}=false")
+    if kind is int:
+        if isinstance(value, bool):
+            raise UserError(f"setting {name}={value!r} is not a whole number; use e.g. {name}=8")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise UserError(f"setting {name}={value!r} is not a whole number; use e.g. {name}=8") from None
+        if not number.is_integer():
+            raise UserError(f"setting {name}={value!r} is not a whole number; use e.g. {name}=8")
+        return int(number)
+    if kind is float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise UserError(f"setting {name}={value!r} is not a number; use e.g. {name}=0.001") from None
+        if not math.isfinite(number):
+            raise UserError(f"setting {name}={value!r} is not a finite number; use e.g. {name}=0.001")
+        return number
+    return str(value)
+
+
+def _field_types() -> dict[str, type]:
+    hints = {"int": int, "float": float, "bool": bool, "str": str}
+    return {f.name: hints[f.type] for f in dataclasses.fields(Settings)}
+
+
+def parse_assignments(pairs: list[str] | None) -> dict[str, str]:
+    """`["epochs=3", "lr=1e-3"]` -> `{"epochs": "3", "lr": "1e-3"}`, refusing malformed items."""
+    parsed: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--set {pair!r} is not KEY=VALUE; write e.g. --set epochs=3")
+        parsed[key.strip()] = value.strip()
+    return parsed
+
+
+def settings_for(run_id: str, profile: str = "full", overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Defaults, then the profile's, then the run's own method size, then the user's overrides."""
+    run = get_run(run_id)
+    if profile not in PROFILES:
+        raise UserError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
+    chosen = PROFILES[profile]
+    values: dict[str, Any] = dict(chosen.defaults, profile=profile)
+    if run.size_key:
+        values[run.size_key] = run.size
+    types = _field_types()
+    for name, value in (overrides or {}).items():
+        if value is None:  # a notebook parameter left at None means "keep the default"
+            continue
+        if name not in types or name == "profile":
+            valid = ", ".join(n for n in types if n != "profile")
+            raise UserError(f"unknown setting {name!r}; valid settings: {valid}")
+        if name in _METHOD_SIZES and name != run.size_key:
+            own = f"its own is {run.size_key}" if run.size_key else "it has none"
+            raise UserError(f"setting {name} does not apply to run {run.run_id} ({own})")
+        values[name] = _coerce(name, value, types[name])
+    settings = Settings(**values)
+    _validate(settings, run)
+    if settings.lr == 0.0:
+        settings.lr = chosen.method_lr.get(run.method, METHOD_LR[run.method])
+    return settings
+
+
+def _validate(settings: Settings, run: RunSpec) -> None:
+    # A zero rank, bottleneck or prompt length would train nothing while looking like a result.
+    for name in _POSITIVE_INTS | ({run.size_key} if run.size_key else set()):
+        value = getattr(settings, name)
+        if value <= 0:
+            raise UserError(f"setting {name}={value} must be a positive whole number, e.g. {name}=8")
+    for name in _NON_NEGATIVE_INTS:
+        value = getattr(settings, name)
+        if value < 0:
+            raise UserError(f"setting {name}={value} must be zero or positive")
+    if settings.lr < 0:
+        raise UserError(f"setting lr={settings.lr} must be positive (or 0 for the method's default)")
+    for name in ("warmup_ratio", "lora_dropout"):
+        value = getattr(settings, name)
+        if not 0.0 <= value < 1.0:
+            raise UserError(f"setting {name}={value} must lie in [0, 1)")
+    if settings.weight_decay < 0 or settings.max_grad_norm <= 0 or settings.lora_alpha <= 0:
+        raise UserError("settings weight_decay >= 0, max_grad_norm > 0 and lora_alpha > 0 are required")
+    if "{text}" not in settings.template:
+        raise UserError(f"setting template={settings.template!r} must contain {{text}}, e.g. template='review: {{text}}'")

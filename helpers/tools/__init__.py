@@ -1,0 +1,1 @@
+"""Command-line tools: the CLI, parameter tables, the benchmark."""

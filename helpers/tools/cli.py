@@ -1,0 +1,101 @@
+"""`python -m helpers run|params|report|bench`: the command line over the same functions the
+notebooks call. Mistakes a user can fix print one line and exit 2 (tracebacks with --debug)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from helpers import UserError
+
+
+def _parser() -> argparse.ArgumentParser:
+    from helpers.study.settings import PROFILES
+    from helpers.study.runs import RUN_IDS
+
+    parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="train one of the ten runs and write its results file")
+    run.add_argument("run_id", help=f"one of: {', '.join(RUN_IDS)}")
+    run.add_argument("--profile", default="full", help=f"one of: {', '.join(PROFILES)} (default full)")
+    run.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE",
+                     help="override a setting, e.g. --set epochs=3 --set lr=1e-3 (repeatable)")
+    run.add_argument("--resume", action="store_true", help="continue from the last finished epoch's checkpoint")
+
+    evaluate = commands.add_parser("evaluate", help="test accuracy of a run's saved weights in a fresh backbone")
+    evaluate.add_argument("run_id")
+    evaluate.add_argument("--profile", default="full")
+    evaluate.add_argument("--weights", help="weights file or folder (default: the run's own under weights/<profile>/)")
+    evaluate.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE",
+                          help="the run's method size if it differs, e.g. --set rank=4")
+
+    params = commands.add_parser("params", help="parameter counts of the ten runs on the t5-small architecture")
+    params.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    report = commands.add_parser("report", help="build report/<profile>/report.pdf from the results files")
+    report.add_argument("--profile", default="full")
+
+    notebooks = commands.add_parser("notebooks", help="execute the five notebooks with papermill (make run-all)")
+    notebooks.add_argument("--profile", default="full")
+    notebooks.add_argument("--papermill-args", default="", help='extra parameters, e.g. "-p epochs 3"')
+    notebooks.add_argument("--only", nargs="*", help="notebook names to run (default: all five)")
+
+    bench = commands.add_parser("bench", help="speed, memory and checkpoint size of the ten runs")
+    bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except UserError as error:
+        if args.debug:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: the last finished epoch's checkpoint is kept; continue with --resume", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args) -> int:
+    if args.command == "run":
+        from helpers.study.settings import parse_assignments, settings_for
+
+        # Validate before importing the training stack (torch, transformers): a typo costs a second.
+        settings = settings_for(args.run_id, args.profile, parse_assignments(args.overrides))
+        from helpers.training.experiment import run_experiment
+        run_experiment(args.run_id, settings, resume=args.resume)
+        return 0
+    if args.command == "evaluate":
+        from pathlib import Path
+
+        from helpers.study.settings import parse_assignments, settings_for
+        from helpers.study.runs import get_run
+
+        settings = settings_for(args.run_id, args.profile, parse_assignments(args.overrides))
+        from helpers.methods.registry import weights_path
+        from helpers.training.experiment import evaluate_weights
+
+        path = Path(args.weights) if args.weights else weights_path(get_run(args.run_id), args.profile)
+        if path is None:
+            raise UserError(f"{args.run_id} saves no separate weights (full fine-tuning); evaluate a method run")
+        accuracy = evaluate_weights(args.run_id, settings, path)
+        print(f"{args.run_id}: test accuracy {accuracy:.4f} from {path}")
+        return 0
+    if args.command == "params":
+        from helpers.tools.params import main as params_main
+        return params_main(as_json=args.json)
+    if args.command == "report":
+        from helpers.report.document import build_report
+        build_report(args.profile)
+        return 0
+    if args.command == "notebooks":
+        from helpers.notebook.runner import run_notebooks
+        return run_notebooks(args.profile, args.papermill_args, args.only)
+    if args.command == "bench":
+        from helpers.tools.bench import main as bench_main
+        return bench_main(as_json=args.json)
+    return 1

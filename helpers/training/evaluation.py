@@ -1,0 +1,85 @@
+"""Accuracy two ways.
+
+Label-token scoring (used for every epoch): one forward pass with the decoder at its first step;
+the prediction is whichever label word ("negative" / "positive") gets the higher logit. Never an
+invalid output, and about 25x cheaper than generating.
+
+Generate + string match (the course's metric, final test only): greedy decoding, prediction
+valid only if the text is exactly a label word; the invalid-output rate is reported beside it.
+"""
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+import torch
+
+from helpers.training.runtime import progress
+from helpers.data.batching import collate, evaluation_batches, shard
+
+LABEL_WORDS = ("negative", "positive")
+
+
+def _batches(encoded, batch_size, rank, world):
+    return shard(evaluation_batches(encoded.lengths(), batch_size), rank, world, equal=False)
+
+
+@torch.no_grad()
+def label_logits(model, input_ids, attention_mask, label_ids, decoder_start_id: int) -> torch.Tensor:
+    """(B, 2) logits of the two label tokens at the first decoder step."""
+    start = torch.full((input_ids.size(0), 1), decoder_start_id, dtype=torch.long, device=input_ids.device)
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=start,
+                   use_cache=False).logits                                                         # (B, 1, V)
+    return logits[:, 0, label_ids].float()
+
+
+@torch.no_grad()
+def scoring_counts(model, encoded, *, batch_size, label_ids, eos_id, pad_id, decoder_start_id,
+                   device, rank=0, world=1, desc="evaluating", autocast=None) -> tuple[int, int]:
+    """(correct, total) over this process's share of `encoded`."""
+    was_training = model.training
+    model.eval()
+    correct = total = 0
+    for indices in progress(_batches(encoded, batch_size, rank, world), desc, rank):
+        batch = collate(encoded, indices, label_ids, eos_id, pad_id)
+        with autocast() if autocast else nullcontext():
+            scores = label_logits(model, batch["input_ids"].to(device), batch["attention_mask"].to(device),
+                                  label_ids, decoder_start_id)
+        correct += (scores.argmax(-1).cpu() == batch["classes"]).sum().item()
+        total += len(indices)
+    model.train(was_training)
+    return correct, total
+
+
+def label_accuracy(model, encoded, tokenizer, label_ids, batch_size: int, accelerator, desc: str) -> float:
+    """Label-scoring accuracy over all processes: each scores its share, the counts are summed."""
+    correct, total = scoring_counts(model, encoded, batch_size=batch_size, label_ids=label_ids,
+                                    eos_id=tokenizer.eos_token_id, pad_id=tokenizer.pad_token_id,
+                                    decoder_start_id=model.config.decoder_start_token_id, device=accelerator.device,
+                                    rank=accelerator.process_index, world=accelerator.num_processes, desc=desc,
+                                    autocast=accelerator.autocast)
+    counts = accelerator.reduce(torch.tensor([correct, total], device=accelerator.device), reduction="sum")
+    return counts[0].item() / counts[1].item()
+
+
+@torch.no_grad()
+def generation_counts(model, tokenizer, encoded, *, batch_size, label_ids, device, rank=0, world=1,
+                      autocast=None) -> tuple[int, int, int]:
+    """(correct, invalid, total): greedy generation compared with the label word as a string."""
+    was_training = model.training
+    model.eval()
+    correct = invalid = total = 0
+    eos_id, pad_id = tokenizer.eos_token_id, tokenizer.pad_token_id
+    for indices in progress(_batches(encoded, batch_size, rank, world), "test (generate)", rank):
+        batch = collate(encoded, indices, label_ids, eos_id, pad_id)
+        with autocast() if autocast else nullcontext():
+            output = model.generate(input_ids=batch["input_ids"].to(device),
+                                    attention_mask=batch["attention_mask"].to(device), max_new_tokens=4, do_sample=False)
+        texts = [t.strip() for t in tokenizer.batch_decode(output, skip_special_tokens=True)]
+        for text, cls in zip(texts, batch["classes"].tolist()):
+            if text not in LABEL_WORDS:
+                invalid += 1
+            elif text == LABEL_WORDS[cls]:
+                correct += 1
+        total += len(indices)
+    model.train(was_training)
+    return correct, invalid, total

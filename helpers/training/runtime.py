@@ -1,0 +1,47 @@
+"""Where and how training runs: the accelerator (device, bf16, several processes), one
+progress-bar style, and SIGTERM turned into a clean stop."""
+from __future__ import annotations
+
+import os
+import signal
+
+import torch
+from tqdm.auto import tqdm
+
+
+def make_accelerator():
+    from accelerate import Accelerator
+
+    cuda = torch.cuda.is_available()
+    bf16 = cuda and torch.cuda.is_bf16_supported()
+    # cpu=True without a GPU: only then does accelerate join torchrun's processes with gloo;
+    # otherwise each process would silently train alone on all the data.
+    return Accelerator(mixed_precision="bf16" if bf16 else "no", cpu=not cuda)
+
+
+def progress(iterable, desc: str, rank: int = 0, **kwargs):
+    """Only the first process draws; TQDM_DISABLE=1 silences bars (tests, logs), which an
+    explicit `disable` would override, hence the check here."""
+    quiet = rank != 0 or os.environ.get("TQDM_DISABLE", "").lower() in {"1", "true", "yes"}
+    return tqdm(iterable, desc=desc, leave=False, disable=quiet, mininterval=0.5, **kwargs)
+
+
+class StopRequested:
+    """SIGTERM finishes nothing half-way: the epoch in flight is abandoned, checkpoints stay."""
+
+    def __enter__(self):
+        self.previous = signal.getsignal(signal.SIGTERM)
+        try:
+            signal.signal(signal.SIGTERM, self._raise)
+        except ValueError:   # not the main thread (e.g. some notebook front ends): keep defaults
+            self.previous = None
+        return self
+
+    @staticmethod
+    def _raise(signum, frame):
+        raise KeyboardInterrupt("SIGTERM")
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+        return False
