@@ -23,6 +23,10 @@ def _snapshot(root: Path):
     (["run", "adapter_scratch_8", "--set", "bottleneck=-1"], "bottleneck=-1 must be a positive whole number"),
     (["run", "prompt_scratch_10", "--set", "n_tokens=ten"], "n_tokens='ten' is not a whole number"),
     (["run", "full_ft", "--set", "epochs"], "is not KEY=VALUE"),
+    (["run", "partial_ft_2", "--set", "trainable_blocks=0"], "trainable_blocks=0 must be a positive whole number"),
+    (["run", "ia3_scratch", "--set", "rank=4"], "setting rank does not apply to run ia3_scratch (it has none)"),
+    (["zero-shot", "--profile", "huge"], "unknown profile 'huge'; valid profiles: full, tiny"),
+    (["zero-shot", "--profile", "tiny", "--set", "template=no-slot"], "must contain {text}"),
 ])
 def test_bad_settings_refused_before_any_work(study_root, capsys, argv, message):
     before = _snapshot(study_root)

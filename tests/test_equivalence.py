@@ -11,6 +11,8 @@ from helpers.methods.lora import add_lora
 from helpers.methods.prompt import SoftPromptT5
 
 START = torch.zeros((3, 1), dtype=torch.long)
+_ids = torch.randint(3, 64, (3, 7), generator=torch.Generator().manual_seed(1))
+BATCH = {"input_ids": _ids, "attention_mask": torch.ones_like(_ids), "labels": torch.tensor([[5, 1], [6, 1], [5, 1]])}
 
 
 def _logits(model, batch):
@@ -135,3 +137,119 @@ def test_adapter_matches_adapterhub_seqbn(small_t5, batch):
         g2 = _grads_after_step(library, batch, [names_l[library_params[k]] for k in keys])
     for a, b in zip(g1, g2):
         assert torch.allclose(a, b, atol=1e-5)
+
+
+# ------------------------------------------------------------------ notebook 06's pairs
+
+def _max_differences(scratch, library, batch, scratch_names, library_names):
+    """(max logit difference, max gradient difference) of two models on the same batch."""
+    logits = (_logits(scratch, batch) - _logits(library, batch)).abs().max().item()
+    grads = [(a.flatten() - b.flatten()).abs().max().item() for a, b in zip(_grads_after_step(scratch, batch, scratch_names),
+                                                        _grads_after_step(library, batch, library_names))]
+    return logits, max(grads)
+
+
+def _t5(layers):
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    torch.manual_seed(0)
+    return T5ForConditionalGeneration(T5Config(
+        vocab_size=64, d_model=32, d_kv=8, d_ff=64, num_layers=layers, num_decoder_layers=layers, num_heads=4,
+        relative_attention_num_buckets=8, dropout_rate=0.1, feed_forward_proj="relu", tie_word_embeddings=True,
+        pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)).eval()
+
+
+def _prefix_pair(layers):
+    """Scratch PrefixT5 and PEFT prefix tuning with the same random prefix, placed where PEFT reads
+    it: decoder layer i takes PEFT's key/value pair (2 i mod layers)."""
+    from peft import get_peft_model
+
+    from helpers.methods.prefix import PrefixT5
+    from helpers.methods.via_peft import prefix_config
+
+    base = _t5(layers)
+    scratch = PrefixT5(copy.deepcopy(base), torch.zeros(5, layers, 2, 4, 8)).eval()
+    library = get_peft_model(copy.deepcopy(base), prefix_config(5)).eval()
+    (name, weight), = [(n, p) for n, p in library.named_parameters() if p.requires_grad]
+    assert weight.numel() == scratch.prefix.numel() == 5 * layers * 2 * 32   # n x layers x (k, v) x heads*d_kv
+    _randomise([scratch.prefix])
+    pairs = weight.view(5, layers, 2, 4, 8)                                    # PEFT's (n, layer pair, k/v, heads, d)
+    with torch.no_grad():
+        for layer in range(layers):
+            pairs[:, (2 * layer) % layers] = scratch.prefix[:, layer]
+    return base, scratch, library, name, weight
+
+
+def test_prefix_matches_peft_prefix_tuning_up_to_its_layer_order():
+    base, scratch, library, name, weight = _prefix_pair(layers=3)   # odd: PEFT's order is a permutation
+    logits = (_logits(scratch, BATCH) - _logits(library, BATCH)).abs().max().item()
+    assert logits < 1e-5
+    (g_scratch,) = _grads_after_step(scratch, BATCH, ["prefix"])
+    (g_library,) = _grads_after_step(library, BATCH, [name])
+    for layer in range(3):
+        difference = (g_scratch[:, layer] - g_library.view(5, 3, 2, 4, 8)[:, (2 * layer) % 3]).abs().max()
+        assert difference < 1e-5
+    # The prefix reaches the decoder only: the encoder's output is the base model's.
+    encode = dict(input_ids=BATCH["input_ids"], attention_mask=BATCH["attention_mask"])
+    assert torch.equal(scratch.backbone.get_encoder()(**encode).last_hidden_state,
+                       base.get_encoder()(**encode).last_hidden_state)
+    assert not torch.allclose(_logits(scratch, BATCH), _logits(base, BATCH), atol=1e-3)
+    # Greedy generation reads what the forward pass scores. (PEFT's own generate does not here:
+    # its first step puts the query at position 0 although n prefix positions precede it.)
+    generated = scratch.generate(**encode, max_new_tokens=3)
+    with torch.no_grad():
+        for step in range(1, generated.size(1)):
+            logits = scratch(**encode, decoder_input_ids=generated[:, :step]).logits[:, -1]
+            running = ~(generated[:, 1:step] == 1).any(-1)   # rows that have not produced </s> yet
+            assert torch.equal(logits.argmax(-1)[running], generated[running, step])
+
+
+def test_peft_prefix_leaves_half_its_pairs_unused_with_an_even_layer_count():
+    """peft 0.21.2 on T5 with 2 layers: both decoder layers read pair 0; pair 1 gets no gradient."""
+    _, _, library, name, weight = _prefix_pair(layers=2)
+    library.zero_grad()
+    library(**BATCH).loss.backward()
+    per_pair = weight.grad.view(5, 2, -1).abs().sum((0, 2))
+    assert per_pair[0] > 0 and per_pair[1] == 0
+
+
+def test_ia3_matches_peft_ia3(small_t5, batch):
+    from peft import get_peft_model
+
+    from helpers.methods.ia3 import add_ia3
+    from helpers.methods.via_peft import ia3_config
+
+    scratch = add_ia3(copy.deepcopy(small_t5)).eval()
+    library = get_peft_model(copy.deepcopy(small_t5), ia3_config()).eval()
+    assert torch.equal(_logits(scratch, batch), _logits(small_t5, batch))   # ones: unchanged at init
+    pairs = [(n, f"base_model.model.{n.removesuffix('.scale')}.ia3_l.default") for n, p in scratch.named_parameters()
+             if p.requires_grad]
+    library_params = dict(library.named_parameters())
+    assert {b for _, b in pairs} == {n for n, p in library.named_parameters() if p.requires_grad}
+    assert len(pairs) == 6 * 2 + 4                                          # k, v of 6 attention modules; 4 x wo
+    _randomise([dict(scratch.named_parameters())[a] for a, _ in pairs])
+    with torch.no_grad():
+        for a, b in pairs:
+            library_params[b].copy_(dict(scratch.named_parameters())[a].reshape(library_params[b].shape))
+    logits, grads = _max_differences(scratch, library, batch, [a for a, _ in pairs], [b for _, b in pairs])
+    assert logits < 1e-6 and grads < 1e-5
+
+
+def test_bitfit_matches_opendelta_bitfit(small_t5, batch):
+    from helpers.methods.bitfit import add_bitfit
+    from helpers.methods.via_opendelta import bitfit_model
+
+    scratch = add_bitfit(copy.deepcopy(small_t5)).eval()
+    library = bitfit_model(copy.deepcopy(small_t5)).eval()                    # crashes on T5 without the shim
+    assert torch.equal(_logits(scratch, batch), _logits(small_t5, batch))   # zero biases: unchanged at init
+    assert torch.equal(_logits(library, batch), _logits(small_t5, batch))
+    names = [n for n, p in scratch.named_parameters() if p.requires_grad]
+    library_names = [f"backbone.{n}" for n in names]
+    assert library_names == [n for n, p in library.named_parameters() if p.requires_grad]
+    assert len(names) == 6 * 4 + 4 * 2                                       # q, k, v, o of 6 attention modules; wi, wo
+    _randomise([dict(scratch.named_parameters())[n] for n in names])
+    with torch.no_grad():
+        for a, b in zip(names, library_names):
+            dict(library.named_parameters())[b].copy_(dict(scratch.named_parameters())[a])
+    logits, grads = _max_differences(scratch, library, batch, names, library_names)
+    assert logits == 0.0 and grads == 0.0

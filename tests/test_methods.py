@@ -5,6 +5,9 @@ import torch
 
 from helpers import UserError
 from helpers.methods.adapter import add_adapters
+from helpers.methods.bitfit import add_bitfit
+from helpers.methods.ia3 import add_ia3
+from helpers.methods.prefix import PrefixT5, prefix_init
 from helpers.methods.lora import LoRALinear, add_lora, merge_lora
 from helpers.methods.prompt import SoftPromptT5, init_from_vocabulary
 from helpers.methods.weights import load_method_tensors, save_method_tensors
@@ -21,14 +24,22 @@ def with_prompt(backbone, n=4):
     return SoftPromptT5(backbone, init_from_vocabulary(backbone.get_input_embeddings(), n, seed=0, special_ids=[0, 1, 2]))
 
 
+def with_prefix(backbone, n=4):
+    special = type("Tokenizer", (), {"all_special_ids": [0, 1, 2]})()
+    return PrefixT5(backbone, prefix_init(backbone, special, n, seed=0))
+
+
 BUILDERS = {
     "lora": lambda m: add_lora(m, rank=4, alpha=8, dropout=0.1),
     "adapter": lambda m: add_adapters(m, bottleneck=4),
     "prompt": with_prompt,
+    "prefix": with_prefix,
+    "ia3": add_ia3,
+    "bitfit": add_bitfit,
 }
 
 
-@pytest.mark.parametrize("method", ["lora", "adapter"])
+@pytest.mark.parametrize("method", ["lora", "adapter", "ia3", "bitfit"])
 def test_model_unchanged_at_initialisation(small_t5, batch, method):
     reference = logits(small_t5, batch)
     adapted = BUILDERS[method](copy.deepcopy(small_t5)).eval()
@@ -55,7 +66,7 @@ def test_prompt_init_uses_real_tokens_not_first_rows(small_t5):
 FED_BY_ZERO = ("lora_A", "adapter.down.")
 
 
-@pytest.mark.parametrize("method", ["lora", "adapter", "prompt"])
+@pytest.mark.parametrize("method", ["lora", "adapter", "prompt", "prefix", "ia3", "bitfit"])
 def test_only_method_tensors_train_and_backbone_stays_bit_identical(small_t5, batch, method):
     model = BUILDERS[method](small_t5).train()
     frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
@@ -88,7 +99,7 @@ def _randomise(model):
                 p.copy_(torch.randn(p.shape, generator=generator) * 0.1)
 
 
-@pytest.mark.parametrize("method", ["lora", "adapter", "prompt"])
+@pytest.mark.parametrize("method", ["lora", "adapter", "prompt", "prefix", "ia3", "bitfit"])
 def test_save_load_gives_identical_logits(small_t5, batch, tmp_path, method):
     trained = BUILDERS[method](copy.deepcopy(small_t5)).eval()
     _randomise(trained)
@@ -132,3 +143,30 @@ def test_merged_lora_equals_unmerged(small_t5, batch):
     assert torch.allclose(logits(merged, batch), unmerged, atol=1e-5)
     # and the update is really there: merging a non-zero update changes the base model's logits
     assert (logits(merged, batch) - base).abs().max() > 1e-2
+
+
+def test_prefix_starts_from_the_backbones_own_keys_and_values(small_t5):
+    """prefix_init reads each decoder layer's self-attention k and v for real tokens."""
+    model = with_prefix(small_t5, n=3)
+    assert model.prefix.shape == (3, 2, 2, 4, 8)                   # (n, decoder layers, k/v, heads, d_kv)
+    from helpers.methods.prompt import sample_real_tokens
+
+    tokens = sample_real_tokens(small_t5.config.vocab_size, 3, 0, [0, 1, 2])
+    embedded = small_t5.get_input_embeddings()(tokens)            # decoder layer 0 reads the normed embeddings
+    attention = small_t5.decoder.block[0].layer[0]
+    with torch.no_grad():
+        keys = attention.SelfAttention.k(attention.layer_norm(embedded))
+    assert torch.allclose(model.prefix[:, 0, 0].reshape(3, -1), keys, atol=1e-6)
+    assert not torch.allclose(model.prefix[:, 0], model.prefix[:, 1])   # each layer its own
+
+
+def test_partial_fine_tuning_trains_only_the_last_blocks(small_t5):
+    from helpers import UserError
+    from helpers.methods.inject import train_last_blocks
+
+    model = train_last_blocks(small_t5, blocks=1)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all(n.startswith(("encoder.block.1.", "decoder.block.1.")) for n in trainable)
+    assert {n for n, _ in model.named_parameters() if n.startswith(("encoder.block.1.", "decoder.block.1."))} == trainable
+    with pytest.raises(UserError, match="trainable_blocks=3 must lie in 1..2"):
+        train_last_blocks(small_t5, blocks=3)

@@ -33,8 +33,29 @@ def test_report_with_missing_and_malformed_runs(study_root, tmp_path, monkeypatc
     assert "| Adapter_8 (#3) | — |" in markdown                                  # missing -> dash
     assert "synthetic offline demo" in markdown and "NOT comparable" in markdown
     assert any("prompt_scratch_10" in w and "not valid JSON" in w for w in warnings)
-    assert sum("no results file" in w for w in warnings) == 7
+    assert sum("no results file" in w for w in warnings) == 7 + 7 + 1 + 1   # the ten, notebook 06, zero-shot, 07
     assert (report_dir("tiny") / "accuracy_per_epoch.png").is_file()
+
+
+def test_report_keeps_the_extensions_and_zero_shot_in_tables_of_their_own(study_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("PEFT_STUDY_ROOT", str(tmp_path))
+    folder = results_dir("tiny")
+    folder.mkdir(parents=True)
+    (folder / "full_ft.json").write_text(json.dumps(_record("full_ft", "Full Fine-Tuning (#1)", 0.8625, 1000, 0, 0)))
+    (folder / "ia3_peft.json").write_text(json.dumps(_record("ia3_peft", "(IA)^3_PEFT", 0.8125, 80, 80, 80)))
+    (folder / "zero_shot.json").write_text(json.dumps({"run_id": "zero_shot", "templates": {
+        "plain": {"template": "{text}", "val_accuracy": 0.54, "test_accuracy": 0.547},
+        "<sentiment>": {"template": "<sentiment> {text}", "val_accuracy": 0.8625, "test_accuracy": 0.862}}}))
+    build_report("tiny", log=lambda *_: None)
+    markdown = (report_dir("tiny") / "report.md").read_text()
+    table_1 = markdown[markdown.index("## Table 1"):markdown.index("## Table 2")]
+    assert "(IA)^3" not in table_1 and table_1.count("\n| ") == 11            # header + the ten, nothing else
+    assert "| (IA)^3_PEFT | 81.2 | 2 | 79.2 | 78.2 | 1.25 | 80 | 80 | 80 | yes |" in markdown
+    assert "| BitFit | — |" in markdown                                     # a missing extension: dashes
+    assert "| plain | {text} | 54.0 | 54.7 |" in markdown
+    assert "| <sentiment> | <sentiment> {text} | 86.2 | 86.2 |" in markdown
+    assert "| epoch 0 of the ten runs | {text} + each method at initialisation | 50.0 | — |" in markdown
+    assert (report_dir("tiny") / "accuracy_per_epoch_beyond.png").is_file()
 
 
 def test_report_pdf_text_holds_all_ten_labels(study_root, tmp_path, monkeypatch):

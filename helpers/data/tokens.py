@@ -72,9 +72,21 @@ def prepare_data(settings, tokenizer) -> dict[str, Encoded]:
     encoded = encode_cached(tokenizer, reviews, settings.template, settings.max_length, settings.profile)
     train_idx, val_idx = stratified_split(reviews["train"].label, settings.val_size)
     train_idx = _fixed_subsample(train_idx, settings.train_limit)
+    train_idx = _part(train_idx, settings.train_part)
     test_idx = _fixed_subsample(list(range(len(encoded["test"]))), settings.test_limit)
     return {"train": encoded["train"].subset(train_idx), "val": encoded["train"].subset(val_idx),
             "test": encoded["test"].subset(test_idx)}
+
+
+def _part(indices: list[int], part: str) -> list[int]:
+    """The i-th of k disjoint parts ("i/k") of a fixed shuffle: together the parts are all of them."""
+    import numpy as np
+
+    if not part:
+        return indices
+    i, k = map(int, part.split("/"))
+    shuffled = np.random.default_rng(SPLIT_SEED).permutation(indices)
+    return sorted(np.array_split(shuffled, k)[i - 1].tolist())
 
 
 def _fixed_subsample(indices: list[int], limit: int) -> list[int]:

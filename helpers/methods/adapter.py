@@ -49,5 +49,5 @@ def add_adapters(model: nn.Module, bottleneck: int) -> nn.Module:
     """Freeze the model, then wrap every T5LayerFF (the name filter is the module type)."""
     freeze(model)
     wrap_matching(model, lambda name, module: isinstance(module, T5LayerFF),
-                  lambda feed_forward: FeedForwardWithAdapter(feed_forward, bottleneck))
+                  lambda name, feed_forward: FeedForwardWithAdapter(feed_forward, bottleneck))
     return model

@@ -37,7 +37,37 @@ def formula(run: RunSpec, config, size: int | None = None) -> tuple[int, str]:
         return size * d, "n_tokens x d_model"
     if run.method == "adapter":
         return blocks * (2 * d * size + d + size), f"{blocks} x (2 x d_model x b + d_model + b)"
+    if run.method in ("prefix", "ia3", "bitfit", "partial"):
+        return _beyond_formula(run.method, config, size)
     # q and v (d_model -> heads x d_kv) in encoder self-, decoder self- and cross-attention.
     linears = 2 * (config.num_layers + 2 * config.num_decoder_layers)
     inner = config.num_heads * config.d_kv
     return linears * size * (d + inner), f"{linears} x (2 x d_model x r)" if inner == d else f"{linears} x r x (d_model + heads x d_kv)"
+
+
+def _beyond_formula(method: str, config, size: int) -> tuple[int, str]:
+    """Notebook 06's methods. Attention modules: encoder self-, decoder self- and cross-attention."""
+    inner, d_ff, layers = config.num_heads * config.d_kv, config.d_ff, config.num_decoder_layers
+    attention = config.num_layers + 2 * config.num_decoder_layers
+    blocks = config.num_layers + config.num_decoder_layers
+    if method == "prefix":   # a key and a value of heads x d_kv per position, in each decoder self-attention
+        return size * layers * 2 * inner, f"n_tokens x {layers} x 2 x heads x d_kv"
+    if method == "ia3":      # k and v outputs of every attention module, wo's input in every block
+        return attention * 2 * inner + blocks * d_ff, f"{attention} x 2 x heads x d_kv + {blocks} x d_ff"
+    if method == "bitfit":   # a bias per output of q, k, v, o and wi, wo
+        return (attention * (3 * inner + config.d_model) + blocks * (d_ff + config.d_model),
+                f"{attention} x (3 x heads x d_kv + d_model) + {blocks} x (d_ff + d_model)")
+    return 0, "-"            # partial fine-tuning adds nothing; see trainable_formula
+
+
+def trainable_formula(run: RunSpec, config, size: int | None = None) -> tuple[int, str] | None:
+    """The trainable count where it is neither the added count nor everything: partial fine-tuning."""
+    if run.method != "partial":
+        return None
+    size = run.size if size is None else size
+    d, inner = config.d_model, config.num_heads * config.d_kv
+    feed_forward = (3 if config.is_gated_act else 2) * d * config.d_ff   # gated FF (T5 v1.1): two input projections
+    encoder_block = 4 * d * inner + feed_forward + 2 * d                   # attention, FF, two RMSNorm scales
+    decoder_block = 8 * d * inner + feed_forward + 3 * d                   # self- and cross-attention, FF, three norms
+    return (size * (encoder_block + decoder_block),
+            f"{size} x (encoder block 4 d inner + FF + 2d) + {size} x (decoder block 8 d inner + FF + 3d)")

@@ -1,5 +1,6 @@
-"""The surgery every from-scratch method does: freeze the backbone, then swap chosen submodules
-for wrapped ones. The name filter (or module type) is the method's placement, so it is explicit."""
+"""The surgery the from-scratch methods do: freeze the backbone (or all but its last blocks), then
+swap chosen submodules for wrapped ones. The name filter (or module type) is the method's
+placement, so it is explicit."""
 from __future__ import annotations
 
 from typing import Callable
@@ -21,10 +22,25 @@ def replace_module(model: nn.Module, name: str, new: nn.Module) -> None:
 
 
 def wrap_matching(model: nn.Module, selects: Callable[[str, nn.Module], bool],
-                  wrap: Callable[[nn.Module], nn.Module]) -> list[str]:
-    """Replace every submodule that `selects(name, module)` picks by `wrap(module)`; the names.
-    The list is made before any replacement, so a wrapper is never wrapped again."""
+                  wrap: Callable[[str, nn.Module], nn.Module]) -> list[str]:
+    """Replace every submodule that `selects(name, module)` picks by `wrap(name, module)`; the
+    names. The list is made before any replacement, so a wrapper is never wrapped again."""
     targets = [name for name, module in model.named_modules() if selects(name, module)]
     for name in targets:
-        replace_module(model, name, wrap(model.get_submodule(name)))
+        replace_module(model, name, wrap(name, model.get_submodule(name)))
     return targets
+
+
+def train_last_blocks(model: nn.Module, blocks: int) -> nn.Module:
+    """Partial fine-tuning: freeze everything, then unfreeze the last `blocks` blocks of the
+    encoder and of the decoder (embeddings, final layer norms and the head stay frozen)."""
+    from helpers import UserError
+
+    freeze(model)
+    for stack in (model.encoder, model.decoder):
+        if not 0 < blocks <= len(stack.block):
+            raise UserError(f"trainable_blocks={blocks} must lie in 1..{len(stack.block)} for this model's "
+                            f"{len(stack.block)}-block stacks")
+        for block in stack.block[-blocks:]:
+            block.requires_grad_(True)
+    return model

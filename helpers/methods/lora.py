@@ -50,11 +50,11 @@ def add_lora(model: nn.Module, rank: int, alpha: float, dropout: float = 0.0) ->
     """Freeze the model, then wrap every linear whose name LORA_TARGET matches."""
     freeze(model)
     wrap_matching(model, lambda name, module: isinstance(module, nn.Linear) and LORA_TARGET.search(name) is not None,
-                  lambda linear: LoRALinear(linear, rank, alpha, dropout))
+                  lambda name, linear: LoRALinear(linear, rank, alpha, dropout))
     return model
 
 
 def merge_lora(model: nn.Module) -> nn.Module:
     """Fold every LoRA update into its frozen weight (in place): a plain T5 for inference."""
-    wrap_matching(model, lambda name, module: isinstance(module, LoRALinear), lambda lora: lora.merged())
+    wrap_matching(model, lambda name, module: isinstance(module, LoRALinear), lambda name, lora: lora.merged())
     return model

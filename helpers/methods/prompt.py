@@ -14,14 +14,18 @@ from helpers.methods.inject import freeze
 COMMON_TOKENS = 5000   # T5's sentencepiece ids are roughly frequency-ordered: sample common words
 
 
-def init_from_vocabulary(embedding: nn.Embedding, n_tokens: int, seed: int, special_ids) -> torch.Tensor:
-    """Embeddings of n randomly sampled real tokens (not <pad>, </s>, ... as rows 0..n-1 would be).
-
-    Lester et al. found sampled-vocabulary init far better than random vectors."""
+def sample_real_tokens(vocabulary_size: int, n_tokens: int, seed: int, special_ids) -> torch.Tensor:
+    """Ids of n randomly sampled common tokens, never <pad>, </s>, ... (which rows 0..n-1 are)."""
     generator = torch.Generator().manual_seed(seed)
-    limit = min(COMMON_TOKENS, embedding.num_embeddings)
+    limit = min(COMMON_TOKENS, vocabulary_size)
     candidates = torch.tensor([i for i in range(limit) if i not in set(special_ids)])
-    picks = candidates[torch.randperm(len(candidates), generator=generator)[:n_tokens]]
+    return candidates[torch.randperm(len(candidates), generator=generator)[:n_tokens]]
+
+
+def init_from_vocabulary(embedding: nn.Embedding, n_tokens: int, seed: int, special_ids) -> torch.Tensor:
+    """Embeddings of n randomly sampled real tokens. Lester et al. found sampled-vocabulary init
+    far better than random vectors."""
+    picks = sample_real_tokens(embedding.num_embeddings, n_tokens, seed, special_ids)
     return embedding.weight[picks].detach().clone()
 
 

@@ -9,11 +9,15 @@ from typing import Callable
 
 from helpers.methods import via_adapterhub, via_opendelta, via_peft
 from helpers.methods.adapter import add_adapters
+from helpers.methods.bitfit import add_bitfit
+from helpers.methods.ia3 import add_ia3
+from helpers.methods.inject import train_last_blocks
 from helpers.methods.lora import add_lora
+from helpers.methods.prefix import PrefixT5, prefix_init
 from helpers.methods.prompt import SoftPromptT5, prompt_init
 from helpers.methods.weights import load_method_tensors, save_method_tensors
 from helpers.study.paths import weights_dir
-from helpers.study.runs import RunSpec
+from helpers.study.runs import SIZE_KEYS, RunSpec
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,41 @@ def build_adapter(backbone, tokenizer, settings, seed):
 
 def build_lora(backbone, tokenizer, settings, seed):
     return add_lora(backbone, rank=settings.rank, alpha=settings.lora_alpha, dropout=settings.lora_dropout)
+
+
+def build_prefix(backbone, tokenizer, settings, seed):
+    return PrefixT5(backbone, prefix_init(backbone, tokenizer, settings.n_tokens, seed))
+
+
+def build_ia3(backbone, tokenizer, settings, seed):
+    return add_ia3(backbone)
+
+
+def build_bitfit(backbone, tokenizer, settings, seed):
+    return add_bitfit(backbone)
+
+
+def build_partial(backbone, tokenizer, settings, seed):
+    return train_last_blocks(backbone, settings.trainable_blocks)
+
+
+def build_peft_prefix(backbone, tokenizer, settings, seed):
+    from peft import get_peft_model
+
+    initial = prefix_init(backbone, tokenizer, settings.n_tokens, seed)   # before PEFT wraps the backbone
+    model = get_peft_model(backbone, via_peft.prefix_config(settings.n_tokens))
+    via_peft.set_initial_prefix(model, initial)
+    return model
+
+
+def build_peft_ia3(backbone, tokenizer, settings, seed):
+    from peft import get_peft_model
+
+    return get_peft_model(backbone, via_peft.ia3_config())
+
+
+def build_opendelta_bitfit(backbone, tokenizer, settings, seed):
+    return via_opendelta.bitfit_model(backbone)
 
 
 def build_opendelta_prompt(backbone, tokenizer, settings, seed):
@@ -69,7 +108,7 @@ def _scratch(method: str, build: Callable, weights_name: str) -> Implementation:
 
     def load(backbone, tokenizer, settings, path):
         model = build(backbone, tokenizer, settings, seed=0)
-        size = {"prompt": settings.n_tokens, "adapter": settings.bottleneck, "lora": settings.rank}[method]
+        size = getattr(settings, SIZE_KEYS[method]) if method in SIZE_KEYS else 0
         load_method_tensors(path, model, method=method, size=size)
         return model
 
@@ -85,12 +124,16 @@ def load_opendelta_prompt(backbone, tokenizer, settings, path):
     return via_opendelta.load(build_opendelta_prompt(backbone, tokenizer, settings, seed=0), path)
 
 
+def load_opendelta_bitfit(backbone, tokenizer, settings, path):
+    return via_opendelta.load(build_opendelta_bitfit(backbone, tokenizer, settings, seed=0), path)
+
+
 def load_adapterhub_adapter(backbone, tokenizer, settings, path):
     return via_adapterhub.load(backbone, path)
 
 
-def load_peft_lora(backbone, tokenizer, settings, path):
-    return via_peft.load(backbone, path)
+def load_peft(backbone, tokenizer, settings, path):
+    return via_peft.load(backbone, path)   # the folder's adapter_config.json names the method
 
 
 IMPLEMENTATIONS: dict[tuple[str, str], Implementation] = {
@@ -100,7 +143,15 @@ IMPLEMENTATIONS: dict[tuple[str, str], Implementation] = {
     ("lora", "scratch"): _scratch("lora", build_lora, "lora.pt"),
     ("prompt", "opendelta"): _library(build_opendelta_prompt, load_opendelta_prompt, via_opendelta),
     ("adapter", "adapterhub"): _library(build_adapterhub_adapter, load_adapterhub_adapter, via_adapterhub),
-    ("lora", "peft"): _library(build_peft_lora, load_peft_lora, via_peft),
+    ("lora", "peft"): _library(build_peft_lora, load_peft, via_peft),
+    # notebook 06
+    ("prefix", "scratch"): _scratch("prefix", build_prefix, "prefix.pt"),
+    ("ia3", "scratch"): _scratch("ia3", build_ia3, "ia3.pt"),
+    ("bitfit", "scratch"): _scratch("bitfit", build_bitfit, "bitfit.pt"),
+    ("partial", "transformers"): Implementation(build_partial, None, None, None),
+    ("prefix", "peft"): _library(build_peft_prefix, load_peft, via_peft),
+    ("ia3", "peft"): _library(build_peft_ia3, load_peft, via_peft),
+    ("bitfit", "opendelta"): _library(build_opendelta_bitfit, load_opendelta_bitfit, via_opendelta),
 }
 
 
@@ -113,7 +164,7 @@ def build_model(run: RunSpec, backbone, tokenizer, settings, seed: int):
 
 
 def weights_path(run: RunSpec, profile: str) -> Path | None:
-    name = implementation(run).weights_name
+    name = run.weights_file or implementation(run).weights_name
     return weights_dir(profile) / name.format(run_id=run.run_id) if name else None
 
 

@@ -1,6 +1,6 @@
-"""Soft prompt tuning through OpenDelta's SoftPromptModel, with its quirks handled narrowly:
-the import shim, the in-place mask extension, `freeze_module`'s state_dict patch, the chatter.
-This is the only module that imports opendelta."""
+"""OpenDelta's SoftPromptModel (notebook 02) and BitFitModel (notebook 06), with the library's
+quirks handled narrowly: the import shim, BitFit's crash on bias-less layers, the in-place mask
+extension, `freeze_module`'s state_dict patch, the chatter. The only module that imports opendelta."""
 from __future__ import annotations
 
 import contextlib
@@ -30,7 +30,26 @@ def import_opendelta():
     for name in list(logging.Logger.manager.loggerDict):
         if name.lower().startswith(("opendelta", "deltacenter")):
             logging.getLogger(name).setLevel(logging.WARNING)
+    _let_bitfit_add_biases()
     return opendelta
+
+
+def _let_bitfit_add_biases() -> None:
+    """BitFitModel crashes on T5 (opendelta 0.3.2): for a linear without a bias it calls
+    `_reset_bias_parameters(module)` before registering the new bias, so `init.uniform_(None)`
+    raises. Skip that call while the bias is missing; `bitfit_model` sets the new biases itself."""
+    from opendelta.delta_models.bitfit import BitFitModel
+
+    original = BitFitModel.__dict__["_reset_bias_parameters"].__func__
+    if getattr(original, "shimmed", False):
+        return
+
+    def reset_existing_bias(module):
+        if module.bias is not None:
+            original(module)
+
+    reset_existing_bias.shimmed = True
+    BitFitModel._reset_bias_parameters = staticmethod(reset_existing_bias)
 
 
 def quietly(function, *args, **kwargs):
@@ -40,8 +59,8 @@ def quietly(function, *args, **kwargs):
         return function(*args, **kwargs)
 
 
-class OpenDeltaPrompt(nn.Module):
-    """A backbone carrying OpenDelta's SoftPromptModel, with the caller's mask protected."""
+class OpenDeltaModel(nn.Module):
+    """A backbone carrying an OpenDelta delta; the delta object is kept for `save_finetuned`."""
 
     def __init__(self, backbone: nn.Module, delta):
         super().__init__()
@@ -50,13 +69,23 @@ class OpenDeltaPrompt(nn.Module):
         self.__dict__["delta"] = delta   # not a submodule: its parameters live inside the backbone
 
     def forward(self, input_ids, attention_mask, **kwargs):
-        # OpenDelta's hook extends attention_mask IN PLACE (the decoder's cross-attention then
-        # sees the longer mask). A clone keeps the caller's batch unchanged.
-        return self.backbone(input_ids=input_ids, attention_mask=attention_mask.clone(), **kwargs)
+        return self.backbone(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
 
     @torch.no_grad()
     def generate(self, input_ids, attention_mask, **kwargs):
-        return self.backbone.generate(input_ids=input_ids, attention_mask=attention_mask.clone(), **kwargs)
+        return self.backbone.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+
+
+class OpenDeltaPrompt(OpenDeltaModel):
+    """SoftPromptModel's hook extends attention_mask IN PLACE (the decoder's cross-attention then
+    sees the longer mask): a clone keeps the caller's batch unchanged."""
+
+    def forward(self, input_ids, attention_mask, **kwargs):
+        return super().forward(input_ids, attention_mask.clone(), **kwargs)
+
+    @torch.no_grad()
+    def generate(self, input_ids, attention_mask, **kwargs):
+        return super().generate(input_ids, attention_mask.clone(), **kwargs)
 
 
 def set_initial_prompt(delta, initial: torch.Tensor) -> None:
@@ -81,14 +110,29 @@ def soft_prompt_model(backbone: nn.Module, n_tokens: int, initial: torch.Tensor)
     return OpenDeltaPrompt(backbone, delta)
 
 
-def save(model: OpenDeltaPrompt, path: Path) -> int:
+def bitfit_model(backbone: nn.Module) -> OpenDeltaModel:
+    """BitFitModel on the scratch twin's linears (q, k, v, o of every attention module, wi and wo),
+    with the added biases zero as there. Its default modules would skip cross-attention and hook
+    lazily created biases onto T5's layer norms, which appear only at the first forward pass."""
+    import_opendelta()   # the shims first: the transformers.deepspeed alias, the bias fix
+    from opendelta.delta_models.bitfit import BitFitModel
+
+    delta = quietly(BitFitModel, backbone, modified_modules=["q", "k", "v", "o", "wi", "wo"])
+    with torch.no_grad():
+        for bias in delta.delta_params:
+            bias.zero_()
+    quietly(delta.freeze_module, exclude=["deltas"], set_state_dict=False)
+    return OpenDeltaModel(backbone, delta)
+
+
+def save(model: OpenDeltaModel, path: Path) -> int:
     state = {n.removeprefix("backbone."): p.detach().cpu() for n, p in model.named_parameters() if p.requires_grad}
     quietly(model.delta.save_finetuned, str(path), state_dict=state)
     return folder_bytes(path)
 
 
-def load(model: OpenDeltaPrompt, path: Path) -> OpenDeltaPrompt:
-    """Copy a saved prompt into a freshly built OpenDeltaPrompt."""
+def load(model: OpenDeltaModel, path: Path) -> OpenDeltaModel:
+    """Copy saved delta tensors into a freshly built OpenDeltaModel."""
     require_folder(path)
     files = list(Path(path).glob("*.bin")) + list(Path(path).glob("*.pt"))
     state = torch.load(files[0], weights_only=True, map_location="cpu")

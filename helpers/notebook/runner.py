@@ -1,4 +1,4 @@
-"""`python -m helpers notebooks`: execute the five notebooks with papermill into
+"""`python -m helpers notebooks`: execute the notebooks with papermill into
 runs/<profile>/notebooks/. A failing notebook stops at its failing cell, whose error is shown;
 the other notebooks still run and keep their results. Exit status 1 if any failed."""
 from __future__ import annotations
@@ -9,7 +9,8 @@ import time
 
 from helpers.study.paths import REPO_ROOT, runs_dir
 
-NOTEBOOKS = ("01_full_finetuning", "02_prompt_tuning", "03_adapter", "04_adapter_adapterhub", "05_lora")
+NOTEBOOKS = ("01_full_finetuning", "02_prompt_tuning", "03_adapter", "04_adapter_adapterhub", "05_lora", "06_beyond",
+             "07_arithmetic")
 
 
 def _extra_parameters(args: str) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers.study.runs import RUNS
+from helpers.study.runs import EXTENSIONS, RUNS
 
 
 def accuracy_per_epoch(ax, records) -> None:
@@ -18,7 +18,13 @@ def accuracy_per_epoch(ax, records) -> None:
     ax.legend(fontsize=7, ncol=2)
 
 
-def accuracy_vs_parameters(ax, records) -> None:
+def accuracy_vs_parameters(ax, records, beyond=()) -> None:
+    """The ten runs as dots, notebook 06's extensions (if any) as hollow squares."""
+    for record in beyond:
+        ax.scatter(record["trainable_params"], 100 * record["max_val_accuracy"], s=30, marker="s",
+                   facecolors="none", edgecolors="tab:gray")
+        ax.annotate(record["label"], (record["trainable_params"], 100 * record["max_val_accuracy"]),
+                    fontsize=6, color="tab:gray", xytext=(4, -7), textcoords="offset points")
     for record in records:
         ax.scatter(record["trainable_params"], 100 * record["max_val_accuracy"], s=30)
         ax.annotate(record["label"], (record["trainable_params"], 100 * record["max_val_accuracy"]),
@@ -66,11 +72,15 @@ def make_figures(records, folder: Path) -> dict[str, Path]:
     import matplotlib.pyplot as plt
 
     ordered = [records[r.run_id] for r in RUNS if r.run_id in records]
+    beyond = [records[r.run_id] for r in EXTENSIONS if r.run_id in records]
     figures = {}
-    if not ordered:
+    if not ordered and not beyond:
         return figures
-    for name, draw, size in (("accuracy_per_epoch", lambda ax: accuracy_per_epoch(ax, ordered), (8, 4.2)),
-                             ("accuracy_vs_parameters", lambda ax: accuracy_vs_parameters(ax, ordered), (8, 4.2))):
+    drawings = [("accuracy_per_epoch", lambda ax: accuracy_per_epoch(ax, ordered), (8, 4.2)),
+                ("accuracy_vs_parameters", lambda ax: accuracy_vs_parameters(ax, ordered, beyond), (8, 4.2))]
+    if beyond:
+        drawings.append(("accuracy_per_epoch_beyond", lambda ax: accuracy_per_epoch(ax, beyond), (8, 4.2)))
+    for name, draw, size in drawings:
         fig, ax = plt.subplots(figsize=size)
         draw(ax)
         fig.tight_layout()

@@ -7,7 +7,7 @@ import json
 import time
 
 from helpers.study.results import results_path
-from helpers.study.runs import RUNS, RunSpec
+from helpers.study.runs import ALL_RUNS, EXTENSIONS, RUNS, RunSpec
 
 DASH = "—"
 REQUIRED = {"run_id": str, "label": str, "profile": str, "epochs": int, "val_accuracy": list,
@@ -34,7 +34,7 @@ def _problem(record, run: RunSpec, profile: str) -> str | None:
 
 def load_results(profile: str) -> tuple[dict[str, dict], list[str]]:
     records, warnings = {}, []
-    for run in RUNS:
+    for run in ALL_RUNS:
         path = results_path(profile, run.run_id)
         if not path.is_file():
             warnings.append(f"{run.run_id}: no results file ({path.name}); run `python -m helpers run {run.run_id} "
@@ -73,10 +73,43 @@ def _count(value) -> str:
     return f"{value:,}" if isinstance(value, int) else DASH
 
 
-def _per_run(records, width: int, cells) -> list[list[str]]:
+def load_zero_shot(profile: str) -> tuple[dict | None, list[str]]:
+    """runs/<profile>/results/zero_shot.json (notebook 06, `python -m helpers zero-shot`), if written."""
+    path = results_path(profile, "zero_shot")
+    if not path.is_file():
+        return None, [f"zero-shot: no results file; run `python -m helpers zero-shot --profile {profile}` or notebook 06"]
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        return None, [f"zero-shot: {path.name} is not valid JSON ({error}); re-run it"]
+    templates = record.get("templates") if isinstance(record, dict) else None
+    numbers = ("val_accuracy", "test_accuracy")
+    if not isinstance(templates, dict) or not all(
+            isinstance(v, dict) and all(isinstance(v.get(k), (int, float)) for k in numbers) for v in templates.values()):
+        return None, [f"zero-shot: {path.name} is malformed (templates with val/test accuracies expected); re-run it"]
+    return record, []
+
+
+def load_arithmetic(profile: str) -> tuple[dict | None, list[str]]:
+    """runs/<profile>/results/arithmetic.json (notebook 07), if written."""
+    path = results_path(profile, "arithmetic")
+    if not path.is_file():
+        return None, ["module arithmetic: no results file; run notebook 07"]
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        return None, [f"module arithmetic: {path.name} is not valid JSON ({error}); re-run notebook 07"]
+    models = record.get("models") if isinstance(record, dict) else None
+    if not isinstance(models, dict) or not all(isinstance(m, dict) and isinstance(m.get("test_accuracy"), (int, float))
+                                               for m in models.values()):
+        return None, [f"module arithmetic: {path.name} is malformed; re-run notebook 07"]
+    return record, []
+
+
+def _per_run(records, width: int, cells, runs=RUNS) -> list[list[str]]:
     """A row per run in study order: its label, then `cells(record)`, or `width` dashes if it has no record."""
     rows = []
-    for run in RUNS:
+    for run in runs:
         record = records.get(run.run_id)
         rows.append([run.label] + (cells(record) if record else [DASH] * width))
     return rows
@@ -112,6 +145,71 @@ def evaluation_rows(records) -> list[list[str]]:
     return _per_run(records, 5, cells)
 
 
+def beyond_rows(records) -> list[list[str]]:
+    """Notebook 06's runs: accuracy, both test metrics, and the parameter counts beside the formula."""
+    def cells(r):
+        generate, invalid = r.get("test_generate_accuracy"), r.get("test_invalid_rate")
+        predicted = r.get("formula_added")
+        return [_percent(r, "max_val_accuracy"), _best_epochs(r), _percent(r, "test_accuracy"),
+                f"{100 * generate:.1f}" if isinstance(generate, (int, float)) else DASH,
+                f"{100 * invalid:.2f}" if isinstance(invalid, (int, float)) else DASH,
+                _count(r["trainable_params"]), _count(r["added_params"]), _count(predicted),
+                "yes" if predicted == r["added_params"] else ("NO" if isinstance(predicted, int) else DASH)]
+
+    return _per_run(records, 9, cells, EXTENSIONS)
+
+
+def zero_shot_rows(zero, records) -> list[list[str]]:
+    """The untrained backbone per template, beside epoch 0 (before training) of the ten runs."""
+    rows = [[name, entry["template"], f"{100 * entry['val_accuracy']:.1f}", f"{100 * entry['test_accuracy']:.1f}"]
+            for name, entry in (zero or {}).get("templates", {}).items()]
+    starts = [records[run.run_id]["val_accuracy"][0] for run in RUNS if run.run_id in records]
+    if starts:
+        low, high = 100 * min(starts), 100 * max(starts)
+        rows.append(["epoch 0 of the ten runs", "{text} + each method at initialisation",
+                     f"{low:.1f}" if low == high else f"{low:.1f} – {high:.1f}", DASH])
+    return rows
+
+
+def arithmetic_rows(record) -> list[list[str]]:
+    def flips(model):
+        return "; ".join(f"{100 * rate:.1f} vs {other}" for other, rate in model.get("test_flip_rate", {}).items())
+
+    return [[name, model["operation"], f"{100 * model['val_accuracy']:.1f}", f"{100 * model['test_accuracy']:.1f}",
+             flips(model) or DASH] for name, model in (record or {}).get("models", {}).items()]
+
+
+def arithmetic_findings(record) -> list[str]:
+    """What each operation did here, in words, from the results file's numbers only."""
+    models = (record or {}).get("models", {})
+    test = {name: model["test_accuracy"] for name, model in models.items()}
+    found = []
+    if {"sum, scratch", "half 1", "half 2", "all reviews"} <= set(test):
+        best_half = max(test["half 1"], test["half 2"])
+        verdict = ("better than either half" if test["sum, scratch"] > best_half else
+                   "no better than the better half alone")
+        found.append(f"Addition: the sum of the two halves' modules scored {100 * test['sum, scratch']:.1f}% on test, "
+                     f"{verdict} ({100 * test['half 1']:.1f}%, {100 * test['half 2']:.1f}%); one module trained on all "
+                     f"reviews scored {100 * test['all reviews']:.1f}%.")
+    if {"negated, scratch", "all reviews", "backbone"} <= set(test):
+        flipped = models["negated, scratch"]["test_flip_rate"]
+        effect = ("inverted the skill (below chance)" if test["negated, scratch"] < 0.5 else
+                  "did not invert the skill (still at or above chance)")
+        found.append(f"Negation: the negated module scored {100 * test['negated, scratch']:.1f}% on test against "
+                     f"{100 * test['all reviews']:.1f}% for the module and {100 * test['backbone']:.1f}% for the backbone: "
+                     f"it {effect}, flipping {100 * flipped.get('all reviews', 0):.1f}% of the module's labels and "
+                     f"{100 * flipped.get('backbone', 0):.1f}% of the backbone's.")
+    if "negated, adapters (default)" in models and "all reviews" in test:
+        same = models["negated, adapters (default)"]["test_flip_rate"].get("all reviews")
+        if same is not None:
+            found.append(f"adapters' average_adapter with its default normalize_weights=True flipped {100 * same:.1f}% of "
+                         "the original module's labels: " + ("it returned the original module, not its negation."
+                                                            if same == 0 else "it did change the module."))
+    for name, value in (record or {}).get("max_logit_differences", {}).items():
+        found.append(f"Max |logit difference|, {name}: {value:.1e}.")
+    return found
+
+
 def metadata(records, profile: str) -> list[tuple[str, str]]:
     def values(key):
         found = sorted({json.dumps(r.get(key)) if not isinstance(r.get(key), str) else r.get(key) for r in records.values()
@@ -142,3 +240,7 @@ ACCURACY_HEAD = ["Run", "Max val. acc. (%)", "Best epoch", "Test acc. (%)", "Tra
 PARAMETER_HEAD = ["Run", "Total", "Added (measured)", "Added (formula)", "Formula for added", "Match"]
 EVALUATION_HEAD = ["Run", "Test acc., label scoring (%)", "Test acc., generate (%)", "Invalid outputs (%)",
                    "Wall time (s)", "Weights (bytes)"]
+BEYOND_HEAD = ["Run", "Max val. acc. (%)", "Best epoch", "Test acc. (%)", "Test acc., generate (%)",
+               "Invalid outputs (%)", "Trainable", "Added (measured)", "Added (formula)", "Match"]
+ZERO_SHOT_HEAD = ["Backbone, no training", "Template", "Val. acc. (%)", "Test acc. (%)"]
+ARITHMETIC_HEAD = ["Model", "Operation", "Val. acc. (%)", "Test acc. (%)", "Test labels flipped (%)"]

@@ -1,4 +1,5 @@
-"""The ten runs of the study: which notebook, which method, and the original study's numbers."""
+"""The runs of the study: the assignment's ten (Table 1 of the report, in its order and with its
+labels), then the extensions of notebook 06, which the report keeps in a table of their own."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,21 +7,28 @@ from dataclasses import dataclass
 from helpers import UserError
 
 
+# The setting that holds each method's size (methods without a size have none).
+SIZE_KEYS = {"prompt": "n_tokens", "prefix": "n_tokens", "adapter": "bottleneck", "lora": "rank",
+             "partial": "trainable_blocks"}
+
+
 @dataclass(frozen=True)
 class RunSpec:
     run_id: str
     notebook: str
     label: str            # printed by the report exactly as the assignment names it
-    method: str           # "full", "prompt", "adapter" or "lora"
-    implementation: str   # "scratch", "opendelta", "adapterhub", "peft" (full_ft: "transformers")
-    size: int = 0         # n_tokens, bottleneck or rank; 0 for full fine-tuning
+    method: str           # "full", "prompt", "adapter", "lora"; extensions "prefix", "ia3", "bitfit", "partial"
+    implementation: str   # "scratch", "opendelta", "adapterhub", "peft" (full and partial: "transformers")
+    size: int = 0         # n_tokens, bottleneck, rank or trainable_blocks; 0 where the method has no size
     # Max validation accuracy (%) after 10 epochs in the original course study and in two
     # independent public submissions (A, B). References only: never mixed with our numbers.
     reference: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    defaults: tuple[tuple[str, object], ...] = ()   # settings of this run's own (before the user's overrides)
+    weights_file: str | None = None                 # instead of the method's file name (lora.pt, ...)
 
     @property
     def size_key(self) -> str | None:
-        return {"prompt": "n_tokens", "adapter": "bottleneck", "lora": "rank"}.get(self.method)
+        return SIZE_KEYS.get(self.method)
 
 
 RUNS: tuple[RunSpec, ...] = (
@@ -35,11 +43,27 @@ RUNS: tuple[RunSpec, ...] = (
     RunSpec("lora_peft_8", "05_lora", "LoRA_8_PEFT (#5)", "lora", "peft", 8, (89.0, 88.7, 88.9)),
     RunSpec("lora_peft_1", "05_lora", "LoRA_1_PEFT (#5)", "lora", "peft", 1, (88.8, 88.5, 88.8)),
 )
-RUN_IDS = tuple(run.run_id for run in RUNS)
+# Beyond the assignment (notebook 06): other common methods, each from scratch beside its library
+# twin where one exists. No reference numbers: the course study did not run them.
+EXTENSIONS: tuple[RunSpec, ...] = (
+    RunSpec("prefix_scratch_10", "06_beyond", "Prefix Tuning_10", "prefix", "scratch", 10),
+    RunSpec("prefix_peft_10", "06_beyond", "Prefix Tuning_10_PEFT", "prefix", "peft", 10),
+    RunSpec("ia3_scratch", "06_beyond", "(IA)^3", "ia3", "scratch"),
+    RunSpec("ia3_peft", "06_beyond", "(IA)^3_PEFT", "ia3", "peft"),
+    RunSpec("bitfit_scratch", "06_beyond", "BitFit", "bitfit", "scratch"),
+    RunSpec("bitfit_opendelta", "06_beyond", "BitFit_OpenDelta", "bitfit", "opendelta"),
+    RunSpec("partial_ft_2", "06_beyond", "Partial Fine-Tuning_2", "partial", "transformers", 2),
+)
+ALL_RUNS = RUNS + EXTENSIONS
+# Notebook 07 (module arithmetic): LoRA_8 trained on each half of the training reviews, to be added.
+HALVES: tuple[RunSpec, ...] = tuple(
+    RunSpec(f"lora_half_{part}", "07_arithmetic", f"LoRA_8, training half {part}", "lora", "scratch", 8,
+            defaults=(("train_part", f"{part}/2"),), weights_file=f"lora_half_{part}.pt") for part in (1, 2))
+RUN_IDS = tuple(run.run_id for run in ALL_RUNS + HALVES)
 
 
 def get_run(run_id: str) -> RunSpec:
-    for run in RUNS:
+    for run in ALL_RUNS + HALVES:
         if run.run_id == run_id:
             return run
     raise UserError(f"unknown run id {run_id!r}; valid run ids: {', '.join(RUN_IDS)}")

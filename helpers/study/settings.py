@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -30,18 +31,20 @@ class Settings:
     n_tokens: int = 0                # soft prompt length (0 = the run's own: 10 or 1)
     bottleneck: int = 0              # adapter bottleneck width (0 = the run's own: 8 or 1)
     rank: int = 0                    # LoRA rank (0 = the run's own: 8 or 1)
+    trainable_blocks: int = 0        # partial fine-tuning: last blocks of encoder and of decoder that train (0 = 2)
     lora_alpha: float = 8.0          # PEFT's default; scaling = alpha / rank, shared by scratch and PEFT
     lora_dropout: float = 0.1        # on the LoRA branch input only, as PEFT does
     template: str = "{text}"         # plain review: no task prefix, so epoch 0 shows what T5 knows unaided
     val_size: int = 2500             # reviews held out of train (stratified) for model selection
     train_limit: int = 0             # 0 = all training reviews; >0 subsamples for quick experiments
+    train_part: str = ""             # "i/k": only the i-th of k disjoint parts of the training reviews (notebook 07)
     test_limit: int = 0              # 0 = the whole test split
     generate_eval: bool = True       # final test also by generate + string match (course's metric)
     num_workers: int = 0             # DataLoader workers; batches are pre-tokenised, so 0 is fine
     checkpoint: bool = True          # save state after each epoch so --resume can continue
 
     def method_size(self, run: RunSpec) -> int:
-        """The run's n_tokens/bottleneck/rank after overrides (0 for full fine-tuning)."""
+        """The run's n_tokens/bottleneck/rank/trainable_blocks after overrides (0 where it has none)."""
         return getattr(self, run.size_key) if run.size_key else 0
 
 
@@ -53,6 +56,11 @@ METHOD_LR = {
     "prompt": 3e-2,   # high rates are needed for prompts (Lester et al. 2021 used 0.3 with Adafactor)
     "adapter": 1e-3,  # adapters train well at 1e-4..1e-3 (Houlsby et al. 2019 sweep; AdapterHub docs)
     "lora": 1e-3,     # PEFT's seq2seq LoRA example uses 1e-3
+    # Notebook 06 (beyond the assignment); scratch and library twins share these too.
+    "prefix": 1e-2,   # PEFT's seq2seq prefix-tuning example uses 1e-2 (no reparameterisation, like here)
+    "ia3": 3e-3,      # Liu et al. 2022 (T-Few) trained (IA)^3 at 3e-3
+    "bitfit": 1e-3,   # Ben Zaken et al. 2022 swept 1e-4..1e-3 for BitFit; the top of that range
+    "partial": 3e-4,  # as full fine-tuning: the same weights, fewer of them
 }
 
 
@@ -63,22 +71,29 @@ class Profile:
     data: str       # hub name or "synthetic" (generated offline by helpers.synthetic)
     defaults: Mapping[str, Any] = field(default_factory=dict)
     method_lr: Mapping[str, float] = field(default_factory=dict)
+    # Zero-shot templates (notebook 06): the plain review, and the task prefix the backbone met in
+    # its pretraining, to show how much sentiment it already knows before any training.
+    zero_shot: Mapping[str, str] = field(default_factory=dict)
 
 
 PROFILES = {
-    "full": Profile("full", model="t5-small", data="imdb"),
+    # t5-small's pretraining mixture includes SST-2 behind the prefix "sst2 sentence:".
+    "full": Profile("full", model="t5-small", data="imdb",
+                    zero_shot={"plain": "{text}", "sst2 sentence:": "sst2 sentence: {text}"}),
     # Minutes on 2 CPU cores: a 4-layer T5 pretrained on the synthetic corpus (helpers.models.tiny).
     "tiny": Profile(
         "tiny", model="tiny", data="synthetic",
         defaults=dict(epochs=6, max_length=96, batch_size=32, eval_batch_size=256, val_size=400),
         # The tiny backbone has 1/1000 of t5-small's weights; measured on it, full fine-tuning
         # and the PEFT methods need higher rates to move in six short epochs.
-        method_lr={"full": 1e-3, "prompt": 1e-1, "adapter": 3e-3, "lora": 3e-3},
+        method_lr={"full": 1e-3, "prompt": 1e-1, "adapter": 3e-3, "lora": 3e-3,
+                   "prefix": 3e-2, "ia3": 3e-2, "bitfit": 1e-2, "partial": 1e-3},
+        zero_shot={"plain": "{text}", "<sentiment>": "<sentiment> {text}"},   # the tiny T5's task token
     ),
 }
 
 _POSITIVE_INTS = {"epochs", "batch_size", "eval_batch_size", "max_length", "seeds", "val_size"}
-_METHOD_SIZES = {"n_tokens", "bottleneck", "rank"}
+_METHOD_SIZES = {"n_tokens", "bottleneck", "rank", "trainable_blocks"}
 _NON_NEGATIVE_INTS = {"seed", "train_limit", "test_limit", "num_workers"}
 
 
@@ -143,6 +158,7 @@ def settings_for(run_id: str, profile: str = "full", overrides: Mapping[str, Any
     values: dict[str, Any] = dict(chosen.defaults, profile=profile)
     if run.size_key:
         values[run.size_key] = run.size
+    values.update(run.defaults)
     types = _field_types()
     for name, value in (overrides or {}).items():
         if value is None:  # a notebook parameter left at None means "keep the default"
@@ -179,5 +195,8 @@ def _validate(settings: Settings, run: RunSpec) -> None:
             raise UserError(f"setting {name}={value} must lie in [0, 1)")
     if settings.weight_decay < 0 or settings.max_grad_norm <= 0 or settings.lora_alpha <= 0:
         raise UserError("settings weight_decay >= 0, max_grad_norm > 0 and lora_alpha > 0 are required")
+    part = re.fullmatch(r"(\d+)/(\d+)", settings.train_part) if settings.train_part else None
+    if settings.train_part and not (part and 1 <= int(part[1]) <= int(part[2])):
+        raise UserError(f"setting train_part={settings.train_part!r} must be i/k with 1 <= i <= k, e.g. train_part=1/2")
     if "{text}" not in settings.template:
         raise UserError(f"setting template={settings.template!r} must contain {{text}}, e.g. template='review: {{text}}'")

@@ -1,4 +1,4 @@
-"""`python -m helpers.tools.bench [--json]`: speed, memory and checkpoint size of the ten runs on the
+"""`python -m helpers bench [--json]`: speed, memory and checkpoint size of every run on the
 t5-small architecture (random weights: speed does not depend on them), on the GPU if there is
 one, else the CPU. Memory is measured for each run in its own process, so each peak is its own;
 speed for all runs in one process, taking turns step by step, so that drift in the machine's
@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from helpers.study.runs import RUNS, get_run
+from helpers.study.runs import ALL_RUNS, get_run
 
 # CPU: a batch and length that finish in seconds per step; GPU: the study's own batch.
 # `rounds`: timed steps per run. Runs take turns, one step each, so that a machine getting
@@ -245,15 +245,16 @@ def _worker(*args: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def collect() -> dict:
+def collect(only: list[str] | None = None) -> dict:
     import torch
 
-    run_ids = [run.run_id for run in RUNS]
+    # Full fine-tuning always: every ratio is against it.
+    run_ids = ["full_ft"] + [get_run(r).run_id for r in only if r != "full_ft"] if only else [r.run_id for r in ALL_RUNS]
     methods = {}
     for run_id in run_ids:
         print(f"memory of {run_id}, in its own process ...", file=sys.stderr, flush=True)
         methods[run_id] = _worker("memory", run_id)
-    print("speed of the ten runs, taking turns in one process ...", file=sys.stderr, flush=True)
+    print(f"speed of the {len(run_ids)} runs, taking turns in one process ...", file=sys.stderr, flush=True)
     for run_id, speed in _worker("speed", *run_ids).items():
         methods[run_id].update(speed)
     from helpers.study.results import device_description
@@ -265,7 +266,8 @@ def collect() -> dict:
 
 def _pairs():
     return {"prompt_scratch_10": "prompt_opendelta_10", "adapter_scratch_8": "adapter_adapterhub_8",
-            "lora_scratch_8": "lora_peft_8"}
+            "lora_scratch_8": "lora_peft_8", "prefix_scratch_10": "prefix_peft_10", "ia3_scratch": "ia3_peft",
+            "bitfit_scratch": "bitfit_opendelta"}
 
 
 def format_table(figures: dict) -> str:
@@ -285,16 +287,21 @@ def format_table(figures: dict) -> str:
                      f"{m['checkpoint_bytes'] / 1024:>10,.1f}")
     lines.append("")
     for scratch, library in _pairs().items():
+        if scratch not in methods or library not in methods:
+            continue
         ratio = methods[scratch]["train_samples_per_second"] / methods[library]["train_samples_per_second"]
         lines.append(f"{scratch} / {library}: {ratio:.2f}x samples/s (goal >= 0.9x)")
     for run_id in ("lora_scratch_8", "lora_peft_8"):
+        if run_id not in methods:
+            continue
         m = methods[run_id]
         lines.append(f"{run_id}: peak memory {m['peak_memory_bytes'] / full['peak_memory_bytes']:.2f}x full (goal <= 0.7x), "
                      f"process RSS {m['peak_rss_bytes'] / full['peak_rss_bytes']:.2f}x, tensor memory {m['tensor_memory_bytes'] / full['tensor_memory_bytes']:.2f}x full, optimizer state "
                      f"{100 * m['optimizer_state_bytes'] / full['optimizer_state_bytes']:.2f}% of full (goal <= 1%)")
-    slowest = min((m["train_samples_per_second"] / full["train_samples_per_second"], r)
-                  for r, m in methods.items() if r != "full_ft")
-    lines.append(f"slowest parameter-efficient run: {slowest[1]} at {slowest[0]:.2f}x full fine-tuning (goal >= 1.2x)")
+    slowest = min(((m["train_samples_per_second"] / full["train_samples_per_second"], r)
+                   for r, m in methods.items() if r != "full_ft"), default=None)
+    if slowest:
+        lines.append(f"slowest parameter-efficient run: {slowest[1]} at {slowest[0]:.2f}x full fine-tuning (goal >= 1.2x)")
     for name, p in figures["pad_fractions"].items():
         lines.append(f"padding share, {name}: length-grouped {p['length_grouped']:.3f}, random batches "
                      f"{p['random_batches']:.3f}, padded to 512 {p['pad_to_512']:.3f}")
@@ -306,8 +313,8 @@ def format_table(figures: dict) -> str:
     return "\n".join(lines)
 
 
-def main(as_json: bool = False) -> int:
-    figures = collect()
+def main(as_json: bool = False, only: list[str] | None = None) -> int:
+    figures = collect(only)
     print(json.dumps(figures, indent=2) if as_json else format_table(figures))
     return 0
 

@@ -1,4 +1,4 @@
-"""`python -m helpers run|params|report|bench`: the command line over the same functions the
+"""`python -m helpers run|evaluate|zero-shot|params|report|notebooks|bench`: the command line over the same functions the
 notebooks call. Mistakes a user can fix print one line and exit 2 (tracebacks with --debug)."""
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="train one of the ten runs and write its results file")
+    run = commands.add_parser("run", help="train one run (the ten of the assignment or the seven of notebook 06) and write its results file")
     run.add_argument("run_id", help=f"one of: {', '.join(RUN_IDS)}")
     run.add_argument("--profile", default="full", help=f"one of: {', '.join(PROFILES)} (default full)")
     run.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE",
@@ -30,19 +30,25 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE",
                           help="the run's method size if it differs, e.g. --set rank=4")
 
-    params = commands.add_parser("params", help="parameter counts of the ten runs on the t5-small architecture")
+    zero = commands.add_parser("zero-shot", help="accuracy of the untrained backbone with the plain and the task-prefix template")
+    zero.add_argument("--profile", default="full")
+    zero.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE",
+                      help="a data setting, e.g. --set test_limit=2000")
+
+    params = commands.add_parser("params", help="parameter counts of the seventeen runs on the t5-small architecture")
     params.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     report = commands.add_parser("report", help="build report/<profile>/report.pdf from the results files")
     report.add_argument("--profile", default="full")
 
-    notebooks = commands.add_parser("notebooks", help="execute the five notebooks with papermill (make run-all)")
+    notebooks = commands.add_parser("notebooks", help="execute the notebooks with papermill (make run-all)")
     notebooks.add_argument("--profile", default="full")
     notebooks.add_argument("--papermill-args", default="", help='extra parameters, e.g. "-p epochs 3"')
-    notebooks.add_argument("--only", nargs="*", help="notebook names to run (default: all five)")
+    notebooks.add_argument("--only", nargs="*", help="notebook names to run (default: all)")
 
     bench = commands.add_parser("bench", help="speed, memory and checkpoint size of the ten runs")
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    bench.add_argument("--only", nargs="+", metavar="RUN_ID", help="these runs (and full_ft, the yardstick) only")
     return parser
 
 
@@ -85,6 +91,14 @@ def _dispatch(args) -> int:
         accuracy = evaluate_weights(args.run_id, settings, path)
         print(f"{args.run_id}: test accuracy {accuracy:.4f} from {path}")
         return 0
+    if args.command == "zero-shot":
+        from helpers.study.settings import parse_assignments, settings_for
+
+        overrides = parse_assignments(args.overrides)
+        settings_for("full_ft", args.profile, overrides)   # validated before the training stack loads
+        from helpers.training.zero_shot import zero_shot
+        zero_shot(args.profile, overrides)
+        return 0
     if args.command == "params":
         from helpers.tools.params import main as params_main
         return params_main(as_json=args.json)
@@ -97,5 +111,5 @@ def _dispatch(args) -> int:
         return run_notebooks(args.profile, args.papermill_args, args.only)
     if args.command == "bench":
         from helpers.tools.bench import main as bench_main
-        return bench_main(as_json=args.json)
+        return bench_main(as_json=args.json, only=args.only)
     return 1

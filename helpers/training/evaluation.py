@@ -50,6 +50,21 @@ def scoring_counts(model, encoded, *, batch_size, label_ids, eos_id, pad_id, dec
     return correct, total
 
 
+@torch.no_grad()
+def label_predictions(model, encoded, tokenizer, label_ids, batch_size: int, device) -> torch.Tensor:
+    """(N,) predicted class (0/1) of every review of `encoded`, in its order (one process)."""
+    was_training = model.training
+    model.eval()
+    predictions = torch.empty(len(encoded), dtype=torch.long)
+    for indices in progress(_batches(encoded, batch_size, 0, 1), "predicting", 0):
+        batch = collate(encoded, indices, label_ids, tokenizer.eos_token_id, tokenizer.pad_token_id)
+        scores = label_logits(model, batch["input_ids"].to(device), batch["attention_mask"].to(device), label_ids,
+                              model.config.decoder_start_token_id)
+        predictions[indices] = scores.argmax(-1).cpu()
+    model.train(was_training)
+    return predictions
+
+
 def label_accuracy(model, encoded, tokenizer, label_ids, batch_size: int, accelerator, desc: str) -> float:
     """Label-scoring accuracy over all processes: each scores its share, the counts are summed."""
     correct, total = scoring_counts(model, encoded, batch_size=batch_size, label_ids=label_ids,
