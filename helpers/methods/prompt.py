@@ -17,12 +17,16 @@ COMMON_TOKENS = 5000   # T5's sentencepiece ids are roughly frequency-ordered: s
 def init_from_vocabulary(embedding: nn.Embedding, n_tokens: int, seed: int, special_ids) -> torch.Tensor:
     """Embeddings of n randomly sampled real tokens (not <pad>, </s>, ... as rows 0..n-1 would be).
 
-    Lester et al. found sampled-vocabulary init far better than random vectors."""
+    Lester et al. found sampled-vocabulary init far better than random vectors. Sample (with
+    torch.Generator().manual_seed(seed)) n distinct ids among the first COMMON_TOKENS, leaving out
+    special_ids; return a detached copy of their rows, shape (n_tokens, d_model)."""
+    ### BEGIN SOLUTION
     generator = torch.Generator().manual_seed(seed)
     limit = min(COMMON_TOKENS, embedding.num_embeddings)
     candidates = torch.tensor([i for i in range(limit) if i not in set(special_ids)])
     picks = candidates[torch.randperm(len(candidates), generator=generator)[:n_tokens]]
     return embedding.weight[picks].detach().clone()
+    ### END SOLUTION
 
 
 def prompt_init(backbone: nn.Module, tokenizer, n_tokens: int, seed: int) -> torch.Tensor:
@@ -30,16 +34,25 @@ def prompt_init(backbone: nn.Module, tokenizer, n_tokens: int, seed: int) -> tor
     return init_from_vocabulary(backbone.get_input_embeddings(), n_tokens, seed, tokenizer.all_special_ids)
 
 
+# Between the nbgrader markers: what notebook 02's handout asks students to write (`make handout`).
 class SoftPrompt(nn.Module):
+    """The trained prompt matrix `prompt` (an nn.Parameter, a copy of `initial`: n_tokens x d_model),
+    put before every input's embeddings, with the attention mask extended to match."""
+
     def __init__(self, initial: torch.Tensor):
         super().__init__()
+        ### BEGIN SOLUTION
         self.prompt = nn.Parameter(initial.clone())           # (n_tokens, d_model)
+        ### END SOLUTION
 
     def forward(self, embeds: torch.Tensor, mask: torch.Tensor):
+        """embeds (B, L, d), mask (B, L) -> [prompt; embeds] (B, n+L, d), [ones; mask] (B, n+L)."""
+        ### BEGIN SOLUTION
         batch = embeds.size(0)
         prompt = self.prompt.to(embeds.dtype).unsqueeze(0).expand(batch, -1, -1)   # (B, n, d)
         ones = torch.ones(batch, prompt.size(1), dtype=mask.dtype, device=mask.device)
         return torch.cat([prompt, embeds], dim=1), torch.cat([ones, mask], dim=1)   # (B, n+L, d), (B, n+L)
+        ### END SOLUTION
 
 
 class SoftPromptT5(nn.Module):
@@ -52,12 +65,18 @@ class SoftPromptT5(nn.Module):
         self.config = backbone.config
 
     def _encoder_inputs(self, input_ids, attention_mask):
+        """The backbone's input embeddings of input_ids with the soft prompt before them, and the mask."""
+        ### BEGIN SOLUTION
         embeds = self.backbone.get_input_embeddings()(input_ids)                    # (B, L, d)
         return self.soft_prompt(embeds, attention_mask)
+        ### END SOLUTION
 
     def forward(self, input_ids, attention_mask, **kwargs):
+        """The backbone's output on the prompted embeddings (inputs_embeds=, attention_mask=, **kwargs)."""
+        ### BEGIN SOLUTION
         embeds, mask = self._encoder_inputs(input_ids, attention_mask)
         return self.backbone(inputs_embeds=embeds, attention_mask=mask, **kwargs)
+        ### END SOLUTION
 
     @torch.no_grad()
     def generate(self, input_ids, attention_mask, **kwargs):
