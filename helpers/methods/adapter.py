@@ -20,7 +20,6 @@ from transformers.models.t5.modeling_t5 import T5LayerFF
 from helpers.methods.inject import freeze, wrap_matching
 
 
-# Between the nbgrader markers: what notebook 03's handout asks students to write (`make handout`).
 class Bottleneck(nn.Module):
     """h + W_up ReLU(W_down h + b_down) + b_up. Attributes (the grader copies tensors by these
     names): down = nn.Linear(d_model, bottleneck), kaiming-uniform weight (a = sqrt(5)) and zero

@@ -26,8 +26,8 @@ def count_parameters(model) -> ParameterCounts:
     return ParameterCounts(total, trainable)
 
 
-# The three formulas are the pieces notebooks 02, 03 and 05 ask students to write (the handout
-# clears what lies between the nbgrader markers); formula() below is the one caller in helpers.
+# The three formulas are pieces notebooks 02, 03 and 05 ask students to write (`make handout`
+# clears what lies between the nbgrader markers); formula() below is their caller in helpers.
 def prompt_added(config, n_tokens: int) -> int:
     """Parameters soft prompt tuning adds to a T5 with this config: one trained vector of
     d_model values per prompt token (config.d_model)."""

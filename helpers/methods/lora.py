@@ -20,7 +20,6 @@ from helpers.methods.inject import freeze, wrap_matching
 LORA_TARGET = re.compile(r"(SelfAttention|EncDecAttention)\.(q|v)$")
 
 
-# Between the nbgrader markers: what notebook 05's handout asks students to write (`make handout`).
 class LoRALinear(nn.Module):
     """A frozen nn.Linear `base` plus a trainable low-rank update (alpha / rank) B A dropout(x).
 

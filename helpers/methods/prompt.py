@@ -34,7 +34,6 @@ def prompt_init(backbone: nn.Module, tokenizer, n_tokens: int, seed: int) -> tor
     return init_from_vocabulary(backbone.get_input_embeddings(), n_tokens, seed, tokenizer.all_special_ids)
 
 
-# Between the nbgrader markers: what notebook 02's handout asks students to write (`make handout`).
 class SoftPrompt(nn.Module):
     """The trained prompt matrix `prompt` (an nn.Parameter, a copy of `initial`: n_tokens x d_model),
     put before every input's embeddings, with the attention mask extended to match."""
