@@ -63,6 +63,10 @@ def test_handout_clears_each_piece_and_keeps_every_other_cell(handouts):
         for _, b in tagged:
             assert "raise NotImplementedError()" in b.source and "BEGIN SOLUTION" not in b.source
             assert '"""' in b.source   # signatures and docstrings stay
+        # later cells can only reach the student's definitions: no cell imports the solution's
+        code = "\n".join(c.source for c in blank.cells if c.cell_type == "code")
+        for module in ("prompt", "adapter", "lora", "counting"):
+            assert f"from helpers.methods.{module} import" not in code
 
 
 def test_solution_notebooks_grade_full_marks_and_write_nothing_in_the_repository():

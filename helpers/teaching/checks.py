@@ -6,8 +6,6 @@ namespace) and raises Failed with a one-line reason; it never reads the notebook
 The library twins are built here from the libraries alone, not from helpers' solutions."""
 from __future__ import annotations
 
-import copy
-import re
 import warnings
 from dataclasses import dataclass
 from typing import Callable

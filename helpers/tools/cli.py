@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     grade = commands.add_parser("grade", help="grade completed handout notebooks against the libraries")
     grade.add_argument("paths", nargs="+", metavar="PATH", help="notebook files, or folders of them")
     grade.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    grade.add_argument("--time-limit", type=float, default=300, help="seconds per notebook (default 300)")
+    grade.add_argument("--time-limit", type=float, default=300, help="seconds per notebook (default 300)")   # grade.DEFAULT_TIME_LIMIT
     return parser
 
 
