@@ -8,7 +8,7 @@ KERNEL  := peft-t5-study
 # Extra papermill arguments for run-all, e.g. NB_ARGS="-p epochs 3"
 NB_ARGS ?=
 
-.PHONY: setup test demo run-all report bench params lab colab clean
+.PHONY: setup test demo run-all report bench params handout grade lab colab clean
 
 setup: $(STAMP)
 
@@ -44,6 +44,15 @@ bench: $(STAMP)
 
 params: $(STAMP)
 	$(PY) -m helpers params
+
+# The student handout (generated, ignored by git): the notebooks with the from-scratch parts as TODOs.
+handout: $(STAMP)
+	$(PY) -m helpers handout --out handout/notebooks
+
+# Grade a completed handout notebook, or a folder of them: make grade NB=submissions/alice/05_lora.ipynb
+grade: $(STAMP)
+	@test -n "$(NB)" || { echo "usage: make grade NB=PATH.ipynb (or a folder of notebooks)"; exit 2; }
+	$(PY) -m helpers grade $(NB)
 
 # JupyterLab from the venv, opened on the notebooks (its python3 kernel is the venv's).
 lab: $(STAMP)

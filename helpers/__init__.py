@@ -7,6 +7,7 @@ Subpackages, from the bottom up (each imports only those above it in this list):
   methods   the parameter-efficient methods, from scratch and through their libraries
   training  the loop in named steps, evaluation, checkpoints, one run end to end
   notebook  what the notebooks display, and the papermill runner
+  teaching  the student handout made from the solution notebooks, and the grader
   report    tables and figures from the results files, the PDF
   tools     the command line, parameter tables, the benchmark
 """

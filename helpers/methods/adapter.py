@@ -21,8 +21,13 @@ from helpers.methods.inject import freeze, wrap_matching
 
 
 class Bottleneck(nn.Module):
+    """h + W_up ReLU(W_down h + b_down) + b_up. Attributes (the grader copies tensors by these
+    names): down = nn.Linear(d_model, bottleneck), kaiming-uniform weight (a = sqrt(5)) and zero
+    bias; up = nn.Linear(bottleneck, d_model), zero weight and bias (the identity at start)."""
+
     def __init__(self, d_model: int, bottleneck: int):
         super().__init__()
+        ### BEGIN SOLUTION
         self.down = nn.Linear(d_model, bottleneck)
         self.up = nn.Linear(bottleneck, d_model)
         with torch.no_grad():
@@ -30,24 +35,38 @@ class Bottleneck(nn.Module):
             nn.init.zeros_(self.down.bias)
             nn.init.zeros_(self.up.weight)     # zero update at start: output unchanged
             nn.init.zeros_(self.up.bias)
+        ### END SOLUTION
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        """hidden: (batch, length, d_model) -> the same shape."""
+        ### BEGIN SOLUTION
         return hidden + self.up(torch.relu(self.down(hidden)))
+        ### END SOLUTION
 
 
 class FeedForwardWithAdapter(nn.Module):
+    """T5's feed-forward sublayer (`feed_forward`, frozen, its own residual included) followed by
+    a Bottleneck (`adapter`) of width d_model = the sublayer's layer-norm size."""
+
     def __init__(self, feed_forward: T5LayerFF, bottleneck: int):
         super().__init__()
+        ### BEGIN SOLUTION
         self.feed_forward = feed_forward
         self.adapter = Bottleneck(feed_forward.layer_norm.weight.numel(), bottleneck)
+        ### END SOLUTION
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        ### BEGIN SOLUTION
         return self.adapter(self.feed_forward(hidden_states))
+        ### END SOLUTION
 
 
 def add_adapters(model: nn.Module, bottleneck: int) -> nn.Module:
-    """Freeze the model, then wrap every T5LayerFF (the name filter is the module type)."""
+    """Freeze the model, then wrap every T5LayerFF in a FeedForwardWithAdapter (the name filter
+    is the module type; use freeze and wrap_matching from helpers.methods.inject); return the model."""
+    ### BEGIN SOLUTION
     freeze(model)
     wrap_matching(model, lambda name, module: isinstance(module, T5LayerFF),
                   lambda name, feed_forward: FeedForwardWithAdapter(feed_forward, bottleneck))
     return model
+    ### END SOLUTION

@@ -21,40 +21,60 @@ LORA_TARGET = re.compile(r"(SelfAttention|EncDecAttention)\.(q|v)$")
 
 
 class LoRALinear(nn.Module):
+    """A frozen nn.Linear `base` plus a trainable low-rank update (alpha / rank) B A dropout(x).
+
+    Attributes (the grader copies tensors by these names): base, lora_A (rank x in_features,
+    kaiming-uniform with a = sqrt(5) as nn.Linear and PEFT), lora_B (out_features x rank, zeros),
+    scaling = alpha / rank, dropout (nn.Dropout on the update's input only)."""
+
     def __init__(self, base: nn.Linear, rank: int, alpha: float, dropout: float = 0.0):
         super().__init__()
+        ### BEGIN SOLUTION
         self.base = base
         self.lora_A = nn.Parameter(torch.empty(rank, base.in_features))
         self.lora_B = nn.Parameter(torch.zeros(base.out_features, rank))
         nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))   # as PEFT and nn.Linear do
         self.scaling = alpha / rank
         self.dropout = nn.Dropout(dropout)
+        ### END SOLUTION
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """W x + b + scaling * B A dropout(x), for x of shape (..., in_features)."""
+        ### BEGIN SOLUTION
         # Two thin matmuls (d_in -> r -> d_out) instead of materialising the d_out x d_in update.
         update = F.linear(F.linear(self.dropout(x), self.lora_A), self.lora_B)
         # Added into W x in place: nothing saves W x for backward, and a step then holds one
         # activation-sized buffer less per wrapped linear.
         return self.base(x).add_(update, alpha=self.scaling)
+        ### END SOLUTION
 
     def merged(self) -> nn.Linear:
+        """A plain nn.Linear computing the same function: weight W + scaling * B A, the same bias."""
+        ### BEGIN SOLUTION
         linear = nn.Linear(self.base.in_features, self.base.out_features, bias=self.base.bias is not None)
         with torch.no_grad():
             linear.weight.copy_(self.base.weight + (self.lora_B @ self.lora_A) * self.scaling)
             if self.base.bias is not None:
                 linear.bias.copy_(self.base.bias)
         return linear.to(self.base.weight.device, self.base.weight.dtype)
+        ### END SOLUTION
 
 
 def add_lora(model: nn.Module, rank: int, alpha: float, dropout: float = 0.0) -> nn.Module:
-    """Freeze the model, then wrap every linear whose name LORA_TARGET matches."""
+    """Freeze the model, then wrap every linear whose name LORA_TARGET matches in a LoRALinear
+    (use freeze and wrap_matching from helpers.methods.inject); return the model."""
+    ### BEGIN SOLUTION
     freeze(model)
     wrap_matching(model, lambda name, module: isinstance(module, nn.Linear) and LORA_TARGET.search(name) is not None,
                   lambda name, linear: LoRALinear(linear, rank, alpha, dropout))
     return model
+    ### END SOLUTION
 
 
 def merge_lora(model: nn.Module) -> nn.Module:
-    """Fold every LoRA update into its frozen weight (in place): a plain T5 for inference."""
+    """Fold every LoRA update into its frozen weight (in place): a plain T5 for inference, with
+    no LoRALinear left; return the model."""
+    ### BEGIN SOLUTION
     wrap_matching(model, lambda name, module: isinstance(module, LoRALinear), lambda name, lora: lora.merged())
     return model
+    ### END SOLUTION

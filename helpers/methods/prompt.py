@@ -15,7 +15,8 @@ COMMON_TOKENS = 5000   # T5's sentencepiece ids are roughly frequency-ordered: s
 
 
 def sample_real_tokens(vocabulary_size: int, n_tokens: int, seed: int, special_ids) -> torch.Tensor:
-    """Ids of n randomly sampled common tokens, never <pad>, </s>, ... (which rows 0..n-1 are)."""
+    """Ids of n randomly sampled common tokens, never <pad>, </s>, ... (which rows 0..n-1 are); the
+    same draw as init_from_vocabulary, which a student writes on their own (prefix_init uses this)."""
     generator = torch.Generator().manual_seed(seed)
     limit = min(COMMON_TOKENS, vocabulary_size)
     candidates = torch.tensor([i for i in range(limit) if i not in set(special_ids)])
@@ -23,10 +24,18 @@ def sample_real_tokens(vocabulary_size: int, n_tokens: int, seed: int, special_i
 
 
 def init_from_vocabulary(embedding: nn.Embedding, n_tokens: int, seed: int, special_ids) -> torch.Tensor:
-    """Embeddings of n randomly sampled real tokens. Lester et al. found sampled-vocabulary init
-    far better than random vectors."""
-    picks = sample_real_tokens(embedding.num_embeddings, n_tokens, seed, special_ids)
+    """Embeddings of n randomly sampled real tokens (not <pad>, </s>, ... as rows 0..n-1 would be).
+
+    Lester et al. found sampled-vocabulary init far better than random vectors. Sample (with
+    torch.Generator().manual_seed(seed)) n distinct ids among the first COMMON_TOKENS, leaving out
+    special_ids; return a detached copy of their rows, shape (n_tokens, d_model)."""
+    ### BEGIN SOLUTION
+    generator = torch.Generator().manual_seed(seed)
+    limit = min(COMMON_TOKENS, embedding.num_embeddings)
+    candidates = torch.tensor([i for i in range(limit) if i not in set(special_ids)])
+    picks = candidates[torch.randperm(len(candidates), generator=generator)[:n_tokens]]
     return embedding.weight[picks].detach().clone()
+    ### END SOLUTION
 
 
 def prompt_init(backbone: nn.Module, tokenizer, n_tokens: int, seed: int) -> torch.Tensor:
@@ -35,15 +44,23 @@ def prompt_init(backbone: nn.Module, tokenizer, n_tokens: int, seed: int) -> tor
 
 
 class SoftPrompt(nn.Module):
+    """The trained prompt matrix `prompt` (an nn.Parameter, a copy of `initial`: n_tokens x d_model),
+    put before every input's embeddings, with the attention mask extended to match."""
+
     def __init__(self, initial: torch.Tensor):
         super().__init__()
+        ### BEGIN SOLUTION
         self.prompt = nn.Parameter(initial.clone())           # (n_tokens, d_model)
+        ### END SOLUTION
 
     def forward(self, embeds: torch.Tensor, mask: torch.Tensor):
+        """embeds (B, L, d), mask (B, L) -> [prompt; embeds] (B, n+L, d), [ones; mask] (B, n+L)."""
+        ### BEGIN SOLUTION
         batch = embeds.size(0)
         prompt = self.prompt.to(embeds.dtype).unsqueeze(0).expand(batch, -1, -1)   # (B, n, d)
         ones = torch.ones(batch, prompt.size(1), dtype=mask.dtype, device=mask.device)
         return torch.cat([prompt, embeds], dim=1), torch.cat([ones, mask], dim=1)   # (B, n+L, d), (B, n+L)
+        ### END SOLUTION
 
 
 class SoftPromptT5(nn.Module):
@@ -56,12 +73,18 @@ class SoftPromptT5(nn.Module):
         self.config = backbone.config
 
     def _encoder_inputs(self, input_ids, attention_mask):
+        """The backbone's input embeddings of input_ids with the soft prompt before them, and the mask."""
+        ### BEGIN SOLUTION
         embeds = self.backbone.get_input_embeddings()(input_ids)                    # (B, L, d)
         return self.soft_prompt(embeds, attention_mask)
+        ### END SOLUTION
 
     def forward(self, input_ids, attention_mask, **kwargs):
+        """The backbone's output on the prompted embeddings (inputs_embeds=, attention_mask=, **kwargs)."""
+        ### BEGIN SOLUTION
         embeds, mask = self._encoder_inputs(input_ids, attention_mask)
         return self.backbone(inputs_embeds=embeds, attention_mask=mask, **kwargs)
+        ### END SOLUTION
 
     @torch.no_grad()
     def generate(self, input_ids, attention_mask, **kwargs):

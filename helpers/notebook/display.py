@@ -28,9 +28,10 @@ def show_source(*objects) -> None:
         display(Code(inspect.getsource(obj), language="python"))
 
 
-def parameter_story(experiment, model) -> None:
+def parameter_story(experiment, model, added=None) -> None:
     """Trainable parameters of the backbone alone, then of `model`, with the formula's prediction
-    for the added ones beside the measured count."""
+    for the added ones beside the measured count. `added(config, size)`: the notebook's own
+    formula (a student's, in the handout); None: helpers' one."""
     run, settings, base = experiment.run, experiment.settings, experiment.backbone_parameters
     print(f"{'backbone, all trainable':<28} trainable {base:>12,} of {base:>12,} (100.0000%)")
     if run.method != "full":
@@ -38,9 +39,11 @@ def parameter_story(experiment, model) -> None:
     counts = count_parameters(model)
     print(counts.line(f"with {run.run_id}"))
     predicted, words = formula(run, model.config, settings.method_size(run))
-    added = counts.total - base
-    print(f"added parameters: measured {added:,}; formula {words} = {predicted:,} -> "
-          f"{'match' if added == predicted else 'MISMATCH'}")
+    if added is not None:
+        predicted = added(model.config, settings.method_size(run))
+    measured = counts.total - base
+    print(f"added parameters: measured {measured:,}; formula {words} = {predicted:,} -> "
+          f"{'match' if measured == predicted else 'MISMATCH'}")
 
 
 def first_step_logits(model, tokenizer, device=None) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""`python -m helpers run|evaluate|zero-shot|params|report|notebooks|bench`: the command line over the same functions the
+"""`python -m helpers run|evaluate|zero-shot|params|report|notebooks|bench|handout|grade`: the command line over the same functions the
 notebooks call. Mistakes a user can fix print one line and exit 2 (tracebacks with --debug)."""
 from __future__ import annotations
 
@@ -49,6 +49,15 @@ def _parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="speed, memory and checkpoint size of the ten runs")
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
     bench.add_argument("--only", nargs="+", metavar="RUN_ID", help="these runs (and full_ft, the yardstick) only")
+
+    handout = commands.add_parser("handout", help="write the student handout: the notebooks with the from-scratch parts as TODOs")
+    handout.add_argument("--out", default="handout/notebooks", help="folder to write (default handout/notebooks)")
+    handout.add_argument("--solved", action="store_true", help="fill the TODOs with the solution (to check the grader)")
+
+    grade = commands.add_parser("grade", help="grade completed handout notebooks against the libraries")
+    grade.add_argument("paths", nargs="+", metavar="PATH", help="notebook files, or folders of them")
+    grade.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    grade.add_argument("--time-limit", type=float, default=300, help="seconds per notebook (default 300)")   # grade.DEFAULT_TIME_LIMIT
     return parser
 
 
@@ -109,6 +118,14 @@ def _dispatch(args) -> int:
     if args.command == "notebooks":
         from helpers.notebook.runner import run_notebooks
         return run_notebooks(args.profile, args.papermill_args, args.only)
+    if args.command == "handout":
+        from helpers.teaching.handout import make_handout
+        for path in make_handout(args.out, solved=args.solved):
+            print(path)
+        return 0
+    if args.command == "grade":
+        from helpers.teaching.grade import main as grade_main
+        return grade_main(args.paths, as_json=args.json, time_limit=args.time_limit)
     if args.command == "bench":
         from helpers.tools.bench import main as bench_main
         return bench_main(as_json=args.json, only=args.only)

@@ -1,0 +1,1 @@
+"""Teaching: the student handout generated from the solution notebooks, and the autograder."""
