@@ -32,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
 
     params = commands.add_parser("params", help="parameter counts of the ten runs on the t5-small architecture")
     params.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    params.add_argument("--model", action="append", metavar="NAME",
+                        help="a known T5 checkpoint (t5-base, google/flan-t5-xl, ... or 'all') or a saved folder; "
+                             "repeatable; built on the meta device, no download")
 
     report = commands.add_parser("report", help="build report/<profile>/report.pdf from the results files")
     report.add_argument("--profile", default="full")
@@ -87,7 +90,10 @@ def _dispatch(args) -> int:
         return 0
     if args.command == "params":
         from helpers.tools.params import main as params_main
-        return params_main(as_json=args.json)
+        from helpers.models.shapes import KNOWN_T5
+
+        models = list(KNOWN_T5) if args.model == ["all"] else args.model
+        return params_main(as_json=args.json, models=models)
     if args.command == "report":
         from helpers.report.document import build_report
         build_report(args.profile)
