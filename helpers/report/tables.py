@@ -32,10 +32,10 @@ def _problem(record, run: RunSpec, profile: str) -> str | None:
     return None
 
 
-def load_results(profile: str) -> tuple[dict[str, dict], list[str]]:
+def load_results(profile: str, model: str | None = None) -> tuple[dict[str, dict], list[str]]:
     records, warnings = {}, []
     for run in RUNS:
-        path = results_path(profile, run.run_id)
+        path = results_path(profile, run.run_id, model)
         if not path.is_file():
             warnings.append(f"{run.run_id}: no results file ({path.name}); run `python -m helpers run {run.run_id} "
                             f"--profile {profile}` or notebook {run.notebook}")
