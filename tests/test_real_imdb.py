@@ -51,9 +51,9 @@ def test_rehearsal_of_the_full_profile_on_real_reviews(study_root, tmp_path, mon
     monkeypatch.setenv("MODEL_PATH", str(model_dir))
     monkeypatch.setenv("DATA_PATH", str(IMDB))
     # The full profile's defaults (512 tokens, generate on the test reviews) on a small subset.
-    assert main(["run", "lora_peft_8", "--profile", "full", "--set", "epochs=1", "--set", "train_limit=48",
-                 "--set", "val_size=32", "--set", "test_limit=32", "--set", "batch_size=8",
-                 "--set", "eval_batch_size=32"]) == 0
+    assert main(["run", "lora_peft_8", "--profile", "full", "--set", "epochs=1", "--set", "train_limit=16",
+                 "--set", "val_size=16", "--set", "test_limit=16", "--set", "batch_size=8",
+                 "--set", "eval_batch_size=16"]) == 0
     record = json.loads((results_dir("full") / "lora_peft_8.json").read_text())
     assert record["profile"] == "full" and record["model"] == "t5-small" and record["settings"]["max_length"] == 512
     assert record["total_params"] == 60_801_536 and record["added_params"] == record["trainable_params"] == 294_912
