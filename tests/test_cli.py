@@ -90,3 +90,36 @@ def test_bad_weight_files_refused_from_the_command_line(tiny_backbone_dir, study
     assert _snapshot(study_root) == before
     assert main(["evaluate", "lora_scratch_8", "--profile", "tiny"]) == 0
     assert "test accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("model, message", [
+    ("google/t5-nonexistent", "model 'google/t5-nonexistent' is neither a local folder nor a known T5 checkpoint"),
+    ("t5-base", "the Hugging Face hub is unreachable and MODEL_PATH (t5-base) is not set"),
+    ("/no/such/t5", "model=/no/such/t5 is not a folder"),
+])
+def test_unknown_or_unreachable_model_refused_in_one_line(study_root, capsys, monkeypatch, model, message):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from helpers.study.sources import hub_reachable
+    hub_reachable.cache_clear()
+    before = _snapshot(study_root)
+    assert main(["run", "lora_peft_8", "--profile", "tiny", "--set", f"model={model}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert _snapshot(study_root) == before
+
+
+def test_saved_folder_as_model_writes_its_own_results(tiny_backbone_dir, tmp_path):
+    """--set model=PATH: any save_pretrained folder; its results never touch the default model's."""
+    import json
+    import shutil
+
+    from helpers.study.paths import results_dir, weights_dir
+
+    folder = tmp_path / "my-t5"
+    shutil.copytree(tiny_backbone_dir, folder)
+    assert main(["run", "lora_scratch_8", "--profile", "tiny", "--set", f"model={folder}", "--set", "epochs=1",
+                 "--set", "generate_eval=false", "--set", "train_limit=300", "--set", "test_limit=100"]) == 0
+    record = json.loads((results_dir("tiny", str(folder)) / "lora_scratch_8.json").read_text())
+    assert record["model"] == str(folder) and record["added_params"] == record["formula_added"] > 0
+    assert results_dir("tiny", str(folder)).parent.parent.name == "models"
+    assert (weights_dir("tiny", str(folder)) / "lora.pt").is_file()

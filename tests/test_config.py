@@ -41,3 +41,17 @@ def test_assignment_parsing():
     assert parse_assignments(["epochs=3", " lr = 1e-3 "]) == {"epochs": "3", "lr": "1e-3"}
     with pytest.raises(UserError, match="is not KEY=VALUE"):
         parse_assignments(["epochs"])
+
+
+def test_model_setting_defaults_and_folders():
+    from pathlib import Path
+
+    from helpers.study.paths import model_folder, results_dir
+
+    assert settings_for("lora_peft_8", "full").model == "t5-small"
+    assert settings_for("lora_peft_8", "tiny").model == "tiny"
+    assert settings_for("lora_peft_8", "full", {"model": "google/flan-t5-base"}).model == "google/flan-t5-base"
+    # The default model keeps today's paths; others get their own folder.
+    assert model_folder("full", "t5-small") == Path() and results_dir("full", "t5-small") == results_dir("full")
+    assert model_folder("full", "google/flan-t5-base") == Path("models/google--flan-t5-base")
+    assert model_folder("tiny", "t5-small") == Path("models/t5-small")

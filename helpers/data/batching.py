@@ -62,7 +62,8 @@ def _equal_rounds(batches: list[list[int]], world: int) -> list[list[int]]:
 def collate(encoded, indices: list[int], label_ids: list[int], eos_id: int, pad_id: int) -> dict:
     """Pad a batch to its longest review; targets are [label word, </s>] as T5 was trained."""
     ids = [encoded.ids[i] for i in indices]
-    input_ids = torch.nn.utils.rnn.pad_sequence(ids, batch_first=True, padding_value=pad_id)   # (B, L)
+    # ids are stored compact (int16 for T5's vocabulary); the model's embedding wants int64.
+    input_ids = torch.nn.utils.rnn.pad_sequence(ids, batch_first=True, padding_value=pad_id).long()   # (B, L)
     attention_mask = (torch.arange(input_ids.size(1))[None, :] < torch.tensor([len(x) for x in ids])[:, None]).long()
     classes = encoded.labels[indices]                                                            # (B,)
     labels = torch.stack([torch.tensor(label_ids)[classes], torch.full_like(classes, eos_id)], dim=1)   # (B, 2)

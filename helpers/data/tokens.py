@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from helpers.data.reviews import SPLIT_SEED, Reviews, load_reviews, stratified_split
 from helpers.study.paths import cache_dir
 
+
 @dataclass
 class Encoded:
     """Token ids of one split, without padding (batches pad themselves), and 0/1 labels."""
-    ids: list          # list of 1-D int64 tensors
+    ids: list          # list of 1-D integer tensors (int16 for T5's vocabulary: see id_dtype)
     labels: "object"   # int64 tensor (N,)
 
     def __len__(self) -> int:
@@ -29,7 +30,7 @@ class Encoded:
 
 def _fingerprint(tokenizer, template: str, max_length: int, reviews: dict[str, Reviews]) -> str:
     digest = hashlib.sha256()
-    digest.update(json.dumps([type(tokenizer).__name__, tokenizer.name_or_path, len(tokenizer),
+    digest.update(json.dumps(["compact ids", type(tokenizer).__name__, tokenizer.name_or_path, len(tokenizer),
                               template, max_length]).encode())
     for split in sorted(reviews):
         for text, label in zip(reviews[split].text, reviews[split].label):
@@ -38,12 +39,45 @@ def _fingerprint(tokenizer, template: str, max_length: int, reviews: dict[str, R
     return digest.hexdigest()[:16]
 
 
+CHUNK = 2000   # reviews per tokenizer call: Python's lists of token ids stay small (a few MB, not 0.5 GB)
+
+
+def id_dtype(tokenizer):
+    """The smallest integer type that holds every token id: 16 bits for T5's 32,128-row vocabulary.
+    A 16-bit cache of IMDB's 50,000 reviews is a quarter of an int64 one; batches widen to int64."""
+    import torch
+
+    return torch.int16 if len(tokenizer) <= 2 ** 15 else torch.int32
+
+
 def encode_split(tokenizer, reviews: Reviews, template: str, max_length: int) -> Encoded:
+    """Token ids of every review, tokenised in batches by the (fast, multi-threaded) tokenizer and
+    packed into one flat compact tensor; each review's ids are a view of it."""
+    import numpy as np
     import torch
 
     texts = [template.format(text=t) for t in reviews.text]
-    ids = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
-    return Encoded([torch.tensor(x, dtype=torch.long) for x in ids], torch.tensor(reviews.label, dtype=torch.long))
+    flat, lengths = [], []
+    for start in range(0, len(texts), CHUNK):
+        ids = tokenizer(texts[start:start + CHUNK], truncation=True, max_length=max_length,
+                        return_attention_mask=False)["input_ids"]
+        lengths += [len(x) for x in ids]
+        flat.append(np.fromiter((i for x in ids for i in x), dtype=np.int64, count=sum(map(len, ids))))
+    packed = torch.from_numpy(np.concatenate(flat) if flat else np.zeros(0, np.int64)).to(id_dtype(tokenizer))
+    return _unpack(packed, torch.tensor(lengths, dtype=torch.long), torch.tensor(reviews.label, dtype=torch.long))
+
+
+def _unpack(flat, lengths, labels) -> Encoded:
+    import torch
+
+    return Encoded(list(torch.split(flat, lengths.tolist())), labels)
+
+
+def _pack(encoded: Encoded) -> dict:
+    import torch
+
+    flat = torch.cat(encoded.ids) if encoded.ids else torch.zeros(0, dtype=torch.int16)
+    return {"flat": flat, "lengths": torch.tensor(encoded.lengths(), dtype=torch.long), "labels": encoded.labels}
 
 
 def encode_cached(tokenizer, reviews: dict[str, Reviews], template: str, max_length: int, profile: str) -> dict[str, Encoded]:
@@ -54,14 +88,11 @@ def encode_cached(tokenizer, reviews: dict[str, Reviews], template: str, max_len
     file = cache_dir(profile) / "tokens" / f"{key}.pt"
     if file.is_file():
         stored = torch.load(file, weights_only=True)
-        return {split: Encoded(list(torch.split(s["flat"], s["lengths"].tolist())), s["labels"])
-                for split, s in stored.items()}
+        return {split: _unpack(s["flat"], s["lengths"], s["labels"]) for split, s in stored.items()}
     encoded = {split: encode_split(tokenizer, r, template, max_length) for split, r in reviews.items()}
     file.parent.mkdir(parents=True, exist_ok=True)
-    packed = {split: {"flat": torch.cat(e.ids), "lengths": torch.tensor(e.lengths()), "labels": e.labels}
-              for split, e in encoded.items()}
     tmp = file.with_suffix(f".tmp{os.getpid()}")
-    torch.save(packed, tmp)
+    torch.save({split: _pack(e) for split, e in encoded.items()}, tmp)
     tmp.replace(file)   # atomic: a parallel process never reads half a cache file
     return encoded
 

@@ -15,7 +15,7 @@ from torch import nn
 
 from helpers.methods.inject import freeze
 
-BITFIT_TARGET = re.compile(r"(SelfAttention|EncDecAttention)\.(q|k|v|o)$|DenseReluDense\.(wi|wo)$")
+BITFIT_TARGET = re.compile(r"(SelfAttention|EncDecAttention)\.(q|k|v|o)$|DenseReluDense\.(wi|wi_0|wi_1|wo)$")   # wi_0, wi_1: gated FF
 
 
 def add_bitfit(model: nn.Module) -> nn.Module:

@@ -67,6 +67,11 @@ def formula(run: RunSpec, config, size: int | None = None) -> tuple[int, str]:
         return prompt_added(config, size), "n_tokens x d_model"
     if run.method == "adapter":
         return adapter_added(config, size), f"{blocks} x (2 x d_model x b + d_model + b)"
+    if run.method == "prefix" and run.implementation == "peft":
+        # PEFT sizes each key/value by d_model (its token_dim), not heads x d_kv: the same on t5-small,
+        # not on T5 v1.1, whose heads x d_kv (384) PEFT's prefix then cannot fill.
+        layers = config.num_layers
+        return size * layers * 2 * config.d_model, f"n_tokens x {layers} x 2 x d_model"
     if run.method in ("prefix", "ia3", "bitfit", "partial"):
         return _beyond_formula(run.method, config, size)
     # q and v (d_model -> heads x d_kv) in encoder self-, decoder self- and cross-attention.
@@ -85,9 +90,11 @@ def _beyond_formula(method: str, config, size: int) -> tuple[int, str]:
         return size * layers * 2 * inner, f"n_tokens x {layers} x 2 x heads x d_kv"
     if method == "ia3":      # k and v outputs of every attention module, wo's input in every block
         return attention * 2 * inner + blocks * d_ff, f"{attention} x 2 x heads x d_kv + {blocks} x d_ff"
-    if method == "bitfit":   # a bias per output of q, k, v, o and wi, wo
-        return (attention * (3 * inner + config.d_model) + blocks * (d_ff + config.d_model),
-                f"{attention} x (3 x heads x d_kv + d_model) + {blocks} x (d_ff + d_model)")
+    if method == "bitfit":   # a bias per output of q, k, v, o and wi (wi_0, wi_1 when gated), wo
+        inputs = 2 if config.is_gated_act else 1
+        return (attention * (3 * inner + config.d_model) + blocks * (inputs * d_ff + config.d_model),
+                f"{attention} x (3 x heads x d_kv + d_model) + {blocks} x ({inputs if inputs > 1 else ''}"
+                f"{' x ' if inputs > 1 else ''}d_ff + d_model)")
     return 0, "-"            # partial fine-tuning adds nothing; see trainable_formula
 
 

@@ -35,6 +35,7 @@ def prefix_init(backbone: nn.Module, tokenizer, n_tokens: int, seed: int) -> tor
     sampled real tokens, read with hooks during one forward pass of the backbone."""
     config = backbone.config
     tokens = sample_real_tokens(config.vocab_size, n_tokens, seed, tokenizer.all_special_ids)[None]   # (1, n)
+    tokens = tokens.to(backbone.get_input_embeddings().weight.device)
     captured, hooks = {}, []
     for layer, block in enumerate(backbone.get_decoder().block):
         attention = block.layer[0].SelfAttention

@@ -163,16 +163,16 @@ def build_model(run: RunSpec, backbone, tokenizer, settings, seed: int):
     return implementation(run).build(backbone, tokenizer, settings, seed)
 
 
-def weights_path(run: RunSpec, profile: str) -> Path | None:
+def weights_path(run: RunSpec, profile: str, model: str | None = None) -> Path | None:
     name = run.weights_file or implementation(run).weights_name
-    return weights_dir(profile) / name.format(run_id=run.run_id) if name else None
+    return weights_dir(profile, model) / name.format(run_id=run.run_id) if name else None
 
 
 def save_weights(run: RunSpec, model, settings) -> tuple[Path | None, int]:
     impl = implementation(run)
     if impl.save is None:
         return None, 0
-    path = weights_path(run, settings.profile)
+    path = weights_path(run, settings.profile, settings.model)
     return path, impl.save(model, path, run, settings)
 
 
@@ -180,4 +180,4 @@ def load_weights(run: RunSpec, backbone, tokenizer, settings, path: Path | None 
     impl = implementation(run)
     if impl.load is None:
         raise ValueError(f"{run.run_id} saves no separate weights")
-    return impl.load(backbone, tokenizer, settings, path or weights_path(run, settings.profile))
+    return impl.load(backbone, tokenizer, settings, path or weights_path(run, settings.profile, settings.model))

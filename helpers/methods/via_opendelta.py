@@ -91,8 +91,14 @@ class OpenDeltaPrompt(OpenDeltaModel):
 def set_initial_prompt(delta, initial: torch.Tensor) -> None:
     """Our initial prompt (sampled real tokens) in place of OpenDelta's: with token_init=True it
     would copy the embeddings of ids 0..n-1, i.e. <pad>, </s>, <unk>, ..."""
+    module = delta.delta_modules[0]
+    if not isinstance(module.soft_embeds, nn.Parameter):
+        # OpenDelta makes it `nn.Parameter(...).to(device)`: on the meta device (parameter tables of
+        # large checkpoints) `.to` returns a plain tensor, and the prompt would not be a parameter.
+        module.soft_embeds = nn.Parameter(module.soft_embeds)
+        module.soft_embeds._is_delta = True   # OpenDelta's mark_as_delta, which freeze_module spares
     with torch.no_grad():
-        delta.delta_modules[0].soft_embeds.copy_(initial)
+        module.soft_embeds.copy_(initial)
 
 
 def freeze_all_but_prompt(delta) -> None:
@@ -117,7 +123,7 @@ def bitfit_model(backbone: nn.Module) -> OpenDeltaModel:
     import_opendelta()   # the shims first: the transformers.deepspeed alias, the bias fix
     from opendelta.delta_models.bitfit import BitFitModel
 
-    delta = quietly(BitFitModel, backbone, modified_modules=["q", "k", "v", "o", "wi", "wo"])
+    delta = quietly(BitFitModel, backbone, modified_modules=["q", "k", "v", "o", "wi", "wi_0", "wi_1", "wo"])
     with torch.no_grad():
         for bias in delta.delta_params:
             bias.zero_()

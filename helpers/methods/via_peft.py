@@ -26,6 +26,11 @@ def set_initial_prefix(model: nn.Module, initial: torch.Tensor) -> None:
     """The scratch twin's initial prefix, (n, layers, 2, heads, d_kv), in PEFT's embedding rows
     (n, layers x 2 x heads x d_kv), each layer's pair where PEFT's layout means it to be."""
     (weight,) = [p for p in model.prompt_encoder.parameters() if p.requires_grad]
+    if weight.numel() != initial.numel():
+        from helpers import UserError
+        raise UserError("PEFT's prefix tuning sizes each key/value by d_model, but this model's attention is "
+                        f"heads x d_kv = {initial.shape[-2] * initial.shape[-1]} wide (T5 v1.1): PEFT cannot "
+                        "prefix it; use prefix_scratch_10")
     with torch.no_grad():
         weight.copy_(initial.reshape(weight.shape))
 

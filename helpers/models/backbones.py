@@ -37,14 +37,19 @@ def load_from_directory(path: str | os.PathLike):
     return model, tokenizer
 
 
-def load_backbone(profile: str):
-    """(model, tokenizer) for a profile; the same loading path for the real and the tiny model."""
+def load_backbone(profile: str, model: str | None = None):
+    """(model, tokenizer) for a profile's model or the `model` setting (a hub name or a saved
+    folder); the same loading path for the real and the tiny model. MODEL_PATH, if set, is a
+    local copy of the named hub model."""
+    from helpers.study.paths import is_model_folder
     from helpers.study.settings import PROFILES
 
-    name = PROFILES[profile].model
+    name = model or PROFILES[profile].model
     if name == "tiny":
         from helpers.models.tiny import tiny_backbone_dir
         return load_from_directory(tiny_backbone_dir())
+    if is_model_folder(name):
+        return load_from_directory(Path(name).expanduser())
     local = os.environ.get("MODEL_PATH")
     if local:   # a missing path is refused earlier, by preflight.check_sources, and here for lack of config.json
         return load_from_directory(local)

@@ -24,7 +24,8 @@ def _extra_parameters(args: str) -> dict:
     return parameters
 
 
-def run_notebooks(profile: str, papermill_args: str = "", only: list[str] | None = None) -> int:
+def run_notebooks(profile: str, papermill_args: str = "", only: list[str] | None = None,
+                  model: str | None = None) -> int:
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -33,9 +34,9 @@ def run_notebooks(profile: str, papermill_args: str = "", only: list[str] | None
 
     if profile not in PROFILES:
         raise UserError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
-    out_dir = runs_dir(profile) / "notebooks"
+    parameters = {"profile": profile, **({"model": model} if model else {}), **_extra_parameters(papermill_args)}
+    out_dir = runs_dir(profile, parameters.get("model")) / "notebooks"   # another model: its own folder
     out_dir.mkdir(parents=True, exist_ok=True)
-    parameters = {"profile": profile, **_extra_parameters(papermill_args)}
     failed = []
     for name in only or NOTEBOOKS:
         started = time.time()

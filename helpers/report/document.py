@@ -64,8 +64,16 @@ def _markdown_table(head, rows) -> str:
     return "\n".join(lines)
 
 
+def model_name(records, profile) -> str:
+    """The model the runs were trained on (from their results files), for the titles."""
+    from helpers.study.settings import PROFILES
+
+    names = sorted({r["model"] for r in records.values() if isinstance(r.get("model"), str)})
+    return ", ".join(names) or PROFILES[profile].model
+
+
 def write_markdown(path: Path, profile, tables, records, warnings, figures) -> None:
-    parts = [f"# PEFT on T5 — results ({profile} profile)", ""]
+    parts = [f"# PEFT on T5 — results ({profile} profile, model {model_name(records, profile)})", ""]
     if banner(profile):
         parts += [f"> **{banner(profile)}**", ""]
     for table in tables:
@@ -91,7 +99,7 @@ def write_pdf(path: Path, profile, tables, records, warnings, figures) -> None:
     pdf.add_font("DejaVu", "B", str(fonts / "DejaVuSans-Bold.ttf"))
     pdf.add_page()
     pdf.set_font("DejaVu", "B", 15)
-    pdf.cell(0, 9, f"Parameter-efficient fine-tuning of T5 — results ({profile} profile)", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 9, f"PEFT of T5 — results ({profile} profile, model {model_name(records, profile)})", new_x="LMARGIN", new_y="NEXT")
     if banner(profile):
         pdf.set_fill_color(255, 236, 200)
         pdf.set_font("DejaVu", "B", 9)
@@ -133,17 +141,17 @@ def _pdf_list(pdf, title: str, lines: list[str]) -> None:
         pdf.multi_cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
 
 
-def build_report(profile: str, log=print) -> Path:
+def build_report(profile: str, log=print, model: str | None = None) -> Path:
     from helpers.study.settings import PROFILES
     from helpers import UserError
 
     if profile not in PROFILES:
         raise UserError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
-    records, warnings = load_results(profile)
-    zero, zero_warnings = load_zero_shot(profile)
-    arithmetic, arithmetic_warnings = load_arithmetic(profile)
+    records, warnings = load_results(profile, model)
+    zero, zero_warnings = load_zero_shot(profile, model)
+    arithmetic, arithmetic_warnings = load_arithmetic(profile, model)
     warnings += zero_warnings + arithmetic_warnings
-    folder = report_dir(profile)
+    folder = report_dir(profile, model)
     folder.mkdir(parents=True, exist_ok=True)
     figures = make_figures(records, folder)
     tables = report_tables(records, zero, arithmetic)

@@ -32,10 +32,10 @@ def _problem(record, run: RunSpec, profile: str) -> str | None:
     return None
 
 
-def load_results(profile: str) -> tuple[dict[str, dict], list[str]]:
+def load_results(profile: str, model: str | None = None) -> tuple[dict[str, dict], list[str]]:
     records, warnings = {}, []
     for run in ALL_RUNS:
-        path = results_path(profile, run.run_id)
+        path = results_path(profile, run.run_id, model)
         if not path.is_file():
             warnings.append(f"{run.run_id}: no results file ({path.name}); run `python -m helpers run {run.run_id} "
                             f"--profile {profile}` or notebook {run.notebook}")
@@ -73,9 +73,9 @@ def _count(value) -> str:
     return f"{value:,}" if isinstance(value, int) else DASH
 
 
-def load_zero_shot(profile: str) -> tuple[dict | None, list[str]]:
+def load_zero_shot(profile: str, model: str | None = None) -> tuple[dict | None, list[str]]:
     """runs/<profile>/results/zero_shot.json (notebook 06, `python -m helpers zero-shot`), if written."""
-    path = results_path(profile, "zero_shot")
+    path = results_path(profile, "zero_shot", model)
     if not path.is_file():
         return None, [f"zero-shot: no results file; run `python -m helpers zero-shot --profile {profile}` or notebook 06"]
     try:
@@ -90,9 +90,9 @@ def load_zero_shot(profile: str) -> tuple[dict | None, list[str]]:
     return record, []
 
 
-def load_arithmetic(profile: str) -> tuple[dict | None, list[str]]:
+def load_arithmetic(profile: str, model: str | None = None) -> tuple[dict | None, list[str]]:
     """runs/<profile>/results/arithmetic.json (notebook 07), if written."""
-    path = results_path(profile, "arithmetic")
+    path = results_path(profile, "arithmetic", model)
     if not path.is_file():
         return None, ["module arithmetic: no results file; run notebook 07"]
     try:

@@ -3,8 +3,10 @@ which differs between a notebook and a shell); PEFT_STUDY_ROOT moves it (a Drive
 Colab, a scratch disk on a cluster, a temporary folder in tests)."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -27,32 +29,53 @@ def use_output_dir(path: str | os.PathLike | None) -> None:
         os.environ["PEFT_STUDY_ROOT"] = str(folder)
 
 
-def runs_dir(profile: str) -> Path:
-    return root() / "runs" / profile
+def is_model_folder(model: str) -> bool:
+    """A `model` setting that names a local folder rather than a hub checkpoint."""
+    return model.startswith(("/", ".", "~")) or Path(model).expanduser().is_dir()
 
 
-def results_dir(profile: str) -> Path:
-    return runs_dir(profile) / "results"
+def model_folder(profile: str, model: str | None = None) -> Path:
+    """Empty for the profile's own model (t5-small on full), whose paths stay runs/<profile>/results/...;
+    models/<name>/ for any other, so the results of different models never overwrite each other.
+    A local folder is named by its last part and a hash of its full path (two `model/` differ)."""
+    from helpers.study.settings import PROFILES
+
+    if not model or (profile in PROFILES and model == PROFILES[profile].model):
+        return Path()
+    if is_model_folder(model):
+        full = str(Path(model).expanduser().resolve())
+        name = f"{Path(full).name}-{hashlib.sha1(full.encode()).hexdigest()[:8]}"
+    else:
+        name = model.replace("/", "--")   # google/flan-t5-base -> google--flan-t5-base, as the hub cache does
+    return Path("models") / re.sub(r"[^A-Za-z0-9._-]", "_", name)
 
 
-def history_dir(profile: str) -> Path:
-    return runs_dir(profile) / "history"
+def runs_dir(profile: str, model: str | None = None) -> Path:
+    return root() / "runs" / profile / model_folder(profile, model)
+
+
+def results_dir(profile: str, model: str | None = None) -> Path:
+    return runs_dir(profile, model) / "results"
+
+
+def history_dir(profile: str, model: str | None = None) -> Path:
+    return runs_dir(profile, model) / "history"
 
 
 def cache_dir(profile: str) -> Path:
-    return runs_dir(profile) / "cache"
+    return runs_dir(profile) / "cache"   # shared by the models: token caches are keyed by tokenizer
 
 
-def checkpoint_dir(profile: str, run_id: str) -> Path:
-    return runs_dir(profile) / "checkpoints" / run_id
+def checkpoint_dir(profile: str, run_id: str, model: str | None = None) -> Path:
+    return runs_dir(profile, model) / "checkpoints" / run_id
 
 
-def weights_dir(profile: str) -> Path:
-    return root() / "weights" / profile
+def weights_dir(profile: str, model: str | None = None) -> Path:
+    return root() / "weights" / profile / model_folder(profile, model)
 
 
-def report_dir(profile: str) -> Path:
-    return root() / "report" / profile
+def report_dir(profile: str, model: str | None = None) -> Path:
+    return root() / "report" / profile / model_folder(profile, model)
 
 
 def cached_folder(folder: Path, fingerprint: dict, build: Callable[[Path], None]) -> Path:

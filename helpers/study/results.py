@@ -43,16 +43,16 @@ def git_commit() -> str:
         return "unknown"
 
 
-def results_path(profile: str, run_id: str) -> Path:
-    return results_dir(profile) / f"{run_id}.json"
+def results_path(profile: str, run_id: str, model: str | None = None) -> Path:
+    return results_dir(profile, model) / f"{run_id}.json"
 
 
-def write_results(profile: str, run_id: str, record: dict) -> Path:
-    path = results_path(profile, run_id)
+def write_results(profile: str, run_id: str, record: dict, model: str | None = None) -> Path:
+    path = results_path(profile, run_id, model)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(path.stat().st_mtime))
-        archive = history_dir(profile) / f"{run_id}-{stamp}.json"
+        archive = history_dir(profile, model) / f"{run_id}-{stamp}.json"
         archive.parent.mkdir(parents=True, exist_ok=True)
         counter = 1
         while archive.exists():

@@ -42,6 +42,10 @@ class Settings:
     generate_eval: bool = True       # final test also by generate + string match (course's metric)
     num_workers: int = 0             # DataLoader workers; batches are pre-tokenised, so 0 is fine
     checkpoint: bool = True          # save state after each epoch so --resume can continue
+    # "" = the profile's own (t5-small on full, the tiny T5 on tiny); any T5 checkpoint on the hub
+    # (t5-base, google/flan-t5-base, google/t5-base-lm-adapt, ...) or a save_pretrained folder.
+    # Results of other models go to their own folders (helpers.study.paths.model_folder).
+    model: str = ""
 
     def method_size(self, run: RunSpec) -> int:
         """The run's n_tokens/bottleneck/rank/trainable_blocks after overrides (0 where it has none)."""
@@ -171,6 +175,7 @@ def settings_for(run_id: str, profile: str = "full", overrides: Mapping[str, Any
             raise UserError(f"setting {name} does not apply to run {run.run_id} ({own})")
         values[name] = _coerce(name, value, types[name])
     settings = Settings(**values)
+    settings.model = settings.model.strip() or chosen.model
     _validate(settings, run)
     if settings.lr == 0.0:
         settings.lr = chosen.method_lr.get(run.method, METHOD_LR[run.method])

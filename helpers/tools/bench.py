@@ -1,5 +1,6 @@
-"""`python -m helpers bench [--json]`: speed, memory and checkpoint size of every run on the
-t5-small architecture (random weights: speed does not depend on them), on the GPU if there is
+"""`python -m helpers bench [--json] [--model NAME] [--only RUN ...]`: speed, memory and checkpoint
+size of every run on the t5-small architecture or any known T5 shape or saved folder's config
+(random weights: speed does not depend on them), on the GPU if there is
 one, else the CPU. Memory is measured for each run in its own process, so each peak is its own;
 speed for all runs in one process, taking turns step by step, so that drift in the machine's
 speed over the minutes of a benchmark touches every run alike.
@@ -50,7 +51,7 @@ class Workload:
 
         from helpers.methods.registry import build_model
         from helpers.study.settings import settings_for
-        from helpers.models.backbones import t5_small_architecture
+        from helpers.models.shapes import architecture
         from helpers.data.synthetic import build_tokenizer
         from helpers.training.loop import make_optimizer
 
@@ -59,7 +60,9 @@ class Workload:
         self.run = get_run(run_id)
         self.settings = settings_for(run_id, "full", overrides)
         torch.manual_seed(0)
-        self.model = build_model(self.run, t5_small_architecture(), build_tokenizer(), self.settings, seed=0).to(device)
+        # settings.model: t5-small unless a model=NAME override names another shape (bench --model)
+        self.model = build_model(self.run, architecture(self.settings.model), build_tokenizer(), self.settings,
+                                 seed=0).to(device)
         self.optimizer = make_optimizer(self.model, self.settings)
         generator = torch.Generator().manual_seed(0)
         self.input_ids = torch.randint(3, 32000, (shape["batch"], shape["length"]), generator=generator).to(device)
@@ -128,11 +131,11 @@ def measure_memory(run_id: str, overrides: dict | None = None, shape: dict | Non
             "trainable_params": counts.trainable, "checkpoint_bytes": checkpoint}
 
 
-def measure_speed(run_ids: list[str], shape: dict | None = None) -> dict:
+def measure_speed(run_ids: list[str], shape: dict | None = None, overrides: dict | None = None) -> dict:
     """Median training-step time and evaluation throughput of each run, all in this process,
     the runs taking turns step by step (the first turn is a warm-up and is not timed)."""
     shape = shape or _device_shape()
-    works = {run_id: Workload(run_id, shape) for run_id in run_ids}
+    works = {run_id: Workload(run_id, shape, overrides) for run_id in run_ids}
     step_times = {run_id: [] for run_id in run_ids}
     eval_times = {run_id: [] for run_id in run_ids}
     for turn in range(shape["rounds"] + 1):
@@ -182,6 +185,29 @@ def _timed(function, cuda: bool) -> float:
     return time.perf_counter() - start
 
 
+def imdb_train_lengths(max_length: int = 512) -> tuple[str, list[int]]:
+    """("imdb_real", lengths) of the 22,500 training reviews a run trains on, in the T5-style
+    tokenizer trained on them, where ../shared/data/imdb exists; else ("imdb_simulated", lengths
+    drawn to look like IMDB in t5-small tokens: log-normal, median ~230, cut at 512)."""
+    import random
+
+    from helpers.data.real_imdb import imdb_tokenizer_dir, shared_imdb_dir
+
+    folder = shared_imdb_dir()
+    if folder is None:
+        rng = random.Random(0)
+        return "imdb_simulated", [min(max_length, max(10, int(rng.lognormvariate(5.45, 0.75)))) for _ in range(22_500)]
+    from transformers import AutoTokenizer
+
+    from helpers.data.reviews import load_local, stratified_split
+    from helpers.data.tokens import encode_split
+
+    train = load_local(folder)["train"]
+    train_idx, _ = stratified_split(train.label, 2500)
+    encoded = encode_split(AutoTokenizer.from_pretrained(imdb_tokenizer_dir()), train.subset(train_idx), "{text}", max_length)
+    return "imdb_real", encoded.lengths()
+
+
 def pad_fractions() -> dict:
     """Share of padding in one epoch of training batches: length-grouped (ours) against batches
     padded to the longest review of a random batch, on the tiny corpus and on IMDB-like lengths."""
@@ -195,17 +221,16 @@ def pad_fractions() -> dict:
     tokenizer = build_tokenizer()
     texts = load_local(synthetic_data_dir())["train"].text
     tiny_lengths = [len(x) for x in tokenizer(texts)["input_ids"]]
-    # IMDB reviews in t5-small tokens: roughly log-normal, median ~230, long tail cut at 512.
-    rng = random.Random(0)
-    imdb_lengths = [min(512, max(10, int(rng.lognormvariate(5.45, 0.75)))) for _ in range(22_500)]
+    imdb_name, imdb_lengths = imdb_train_lengths()
     result = {}
-    for name, lengths in (("tiny_corpus", tiny_lengths), ("imdb_like", imdb_lengths)):
+    for name, lengths in (("tiny_corpus", tiny_lengths), (imdb_name, imdb_lengths)):
         order = list(range(len(lengths)))
         random.Random(1).shuffle(order)
         naive = [order[i:i + 32] for i in range(0, len(order), 32)]
         result[name] = {"length_grouped": pad_fraction(lengths, training_batches(lengths, 32, seed=0, epoch=1)),
                         "random_batches": pad_fraction(lengths, naive),
-                        "pad_to_512": 1 - sum(lengths) / (512 * len(lengths))}
+                        "pad_to_512": 1 - sum(lengths) / (512 * len(lengths)),
+                        "tokens_per_review": sum(lengths) / len(lengths)}
     return result
 
 
@@ -217,21 +242,23 @@ H100_BF16_PEAK = 989e12
 UTILISATION = (0.10, 0.25)
 
 
-def study_flops(train=22_500, val=2_500, test=25_000, epochs=10, tokens=IMDB_MEAN_TOKENS) -> dict:
-    """FLOPs of the full study (ten runs) on t5-small, counted from its configuration."""
-    from helpers.models.backbones import T5_SMALL
+def study_flops(train=22_500, val=2_500, test=25_000, epochs=10, tokens=IMDB_MEAN_TOKENS, model="t5-small") -> dict:
+    """FLOPs of the full study (ten runs) on a T5 shape (t5-small by default), counted from its configuration."""
+    from helpers.models.shapes import t5_config
 
-    d, ff, layers, vocab = T5_SMALL["d_model"], T5_SMALL["d_ff"], T5_SMALL["num_layers"], T5_SMALL["vocab_size"]
-    encoder_params = layers * (4 * d * d + 2 * d * ff)
-    attention = layers * 4 * tokens * d                       # QK^T and AV per encoder token
-    cross_kv = layers * 2 * 2 * d * d                         # decoder's K, V of every encoder token
-    decoder = 2 * 2 * layers * (8 * d * d + 2 * d * ff) + 2 * 2 * d * vocab   # 2 target tokens + LM head
+    c = t5_config(model)
+    d, ff, layers, vocab = c.d_model, c.d_ff, c.num_layers, c.vocab_size
+    inner, ffs = c.num_heads * c.d_kv, 3 if c.is_gated_act else 2   # attention width; FF matrices (gated: 3)
+    encoder_params = layers * (4 * d * inner + ffs * d * ff)
+    attention = layers * 4 * tokens * inner                   # QK^T and AV per encoder token
+    cross_kv = c.num_decoder_layers * 2 * 2 * d * inner       # decoder's K, V of every encoder token
+    decoder = 2 * 2 * c.num_decoder_layers * (8 * d * inner + ffs * d * ff) + 2 * 2 * d * vocab   # 2 target tokens + LM head
     forward = tokens * (2 * encoder_params + attention + cross_kv) + decoder   # one review
     evaluation = (val * (epochs + 1) + 2 * test) * forward    # validation every epoch, test by scoring and generate
     full = train * epochs * 3 * forward + evaluation
     peft = train * epochs * 2 * forward + evaluation
     total = full + 9 * peft
-    return {"forward_flops_per_review": forward, "full_ft_run_flops": full, "peft_run_flops": peft,
+    return {"model": model, "forward_flops_per_review": forward, "full_ft_run_flops": full, "peft_run_flops": peft,
             "study_flops": total, "assumed_mean_tokens": tokens,
             "h100_minutes": [total / (H100_BF16_PEAK * u) / 60 for u in reversed(UTILISATION)]}
 
@@ -245,23 +272,25 @@ def _worker(*args: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def collect(only: list[str] | None = None) -> dict:
+def collect(model: str = "t5-small", only: list[str] | None = None) -> dict:
     import torch
 
     # Full fine-tuning always: every ratio is against it.
     run_ids = ["full_ft"] + [get_run(r).run_id for r in only if r != "full_ft"] if only else [r.run_id for r in ALL_RUNS]
     methods = {}
     for run_id in run_ids:
-        print(f"memory of {run_id}, in its own process ...", file=sys.stderr, flush=True)
-        methods[run_id] = _worker("memory", run_id)
+        print(f"memory of {run_id} on {model}, in its own process ...", file=sys.stderr, flush=True)
+        methods[run_id] = _worker("memory", run_id, f"model={model}")
     print(f"speed of the {len(run_ids)} runs, taking turns in one process ...", file=sys.stderr, flush=True)
-    for run_id, speed in _worker("speed", *run_ids).items():
+    for run_id, speed in _worker("speed", *run_ids, f"model={model}").items():
         methods[run_id].update(speed)
     from helpers.study.results import device_description
     pads = pad_fractions()
-    return {"device": device_description(), "torch_threads": torch.get_num_threads(), "methods": methods,
-            "train_pad_fraction": pads["tiny_corpus"]["length_grouped"], "pad_fractions": pads,
-            "projection": study_flops()}
+    imdb = next(name for name in pads if name.startswith("imdb_"))
+    return {"device": device_description(), "torch_threads": torch.get_num_threads(), "model": model, "methods": methods,
+            # IMDB's: the real reviews' lengths where ../shared/data/imdb exists, else simulated (the key says which)
+            "train_pad_fraction": pads[imdb]["length_grouped"], "train_lengths": imdb, "pad_fractions": pads,
+            "projection": study_flops(model=model)}
 
 
 def _pairs():
@@ -275,7 +304,8 @@ def format_table(figures: dict) -> str:
     full = methods["full_ft"]
     head = (f"{'run':<22} {'step s':>8} {'train/s':>8} {'x full':>7} {'eval/s':>8} {'peak MiB':>9} {'x full':>7} "
             f"{'RSS MiB':>8} {'x full':>7} {'tensor MiB':>11} {'optim MiB':>10} {'trainable':>11} {'ckpt KiB':>10}")
-    lines = [f"device: {figures['device']} ({figures['torch_threads']} threads); batch {full['batch']} x {full['length']} tokens",
+    lines = [f"model: {figures.get('model', 't5-small')} (random weights); device: {figures['device']} "
+             f"({figures['torch_threads']} threads); batch {full['batch']} x {full['length']} tokens",
              head, "-" * len(head)]
     for run_id, m in methods.items():
         lines.append(f"{run_id:<22} {m['median_step_seconds']:>8.3f} {m['train_samples_per_second']:>8.2f} "
@@ -304,17 +334,21 @@ def format_table(figures: dict) -> str:
         lines.append(f"slowest parameter-efficient run: {slowest[1]} at {slowest[0]:.2f}x full fine-tuning (goal >= 1.2x)")
     for name, p in figures["pad_fractions"].items():
         lines.append(f"padding share, {name}: length-grouped {p['length_grouped']:.3f}, random batches "
-                     f"{p['random_batches']:.3f}, padded to 512 {p['pad_to_512']:.3f}")
+                     f"{p['random_batches']:.3f}, padded to 512 {p['pad_to_512']:.3f}"
+                     + (f"; {p['tokens_per_review']:.0f} tokens per review" if "tokens_per_review" in p else ""))
     p = figures["projection"]
-    lines.append(f"PROJECTION (not a measurement): the full study is {p['study_flops'] / 1e15:.0f} PFLOP "
+    lines.append(f"PROJECTION (not a measurement) for {p['model']}: the full study is {p['study_flops'] / 1e15:.0f} PFLOP "
                  f"({p['full_ft_run_flops'] / 1e15:.1f} for full fine-tuning, {p['peft_run_flops'] / 1e15:.1f} per "
                  f"parameter-efficient run, reviews of ~{p['assumed_mean_tokens']} tokens): "
                  f"{p['h100_minutes'][0]:.0f}-{p['h100_minutes'][1]:.0f} min of H100 compute at 25-10% of bf16 peak")
     return "\n".join(lines)
 
 
-def main(as_json: bool = False, only: list[str] | None = None) -> int:
-    figures = collect(only)
+def main(as_json: bool = False, model: str = "t5-small", only: list[str] | None = None) -> int:
+    from helpers.models.shapes import t5_config
+
+    t5_config(model)   # an unknown name is refused here, in one line, before any worker starts
+    figures = collect(model, only)
     print(json.dumps(figures, indent=2) if as_json else format_table(figures))
     return 0
 
@@ -325,6 +359,7 @@ if __name__ == "__main__":
     from helpers.study.settings import parse_assignments
 
     kind, arguments = sys.argv[1], sys.argv[2:]
-    figures = (measure_memory(arguments[0], parse_assignments(arguments[1:])) if kind == "memory"
-               else measure_speed(arguments))
+    assignments = parse_assignments([a for a in arguments if "=" in a])   # e.g. model=t5-base
+    names = [a for a in arguments if "=" not in a]
+    figures = (measure_memory(names[0], assignments) if kind == "memory" else measure_speed(names, overrides=assignments))
     print(json.dumps(figures))

@@ -37,17 +37,23 @@ def _parser() -> argparse.ArgumentParser:
 
     params = commands.add_parser("params", help="parameter counts of the seventeen runs on the t5-small architecture")
     params.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    params.add_argument("--model", action="append", metavar="NAME",
+                        help="a known T5 checkpoint (t5-base, google/flan-t5-xl, ... or 'all') or a saved folder; "
+                             "repeatable; built on the meta device, no download")
 
     report = commands.add_parser("report", help="build report/<profile>/report.pdf from the results files")
     report.add_argument("--profile", default="full")
+    report.add_argument("--model", help="the runs of this model (default: the profile's own, t5-small on full)")
 
     notebooks = commands.add_parser("notebooks", help="execute the notebooks with papermill (make run-all)")
     notebooks.add_argument("--profile", default="full")
     notebooks.add_argument("--papermill-args", default="", help='extra parameters, e.g. "-p epochs 3"')
     notebooks.add_argument("--only", nargs="*", help="notebook names to run (default: all)")
+    notebooks.add_argument("--model", help="any T5 checkpoint or saved folder (the notebooks' model parameter)")
 
-    bench = commands.add_parser("bench", help="speed, memory and checkpoint size of the ten runs")
+    bench = commands.add_parser("bench", help="speed, memory and checkpoint size of the runs")
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    bench.add_argument("--model", default="t5-small", help="a known T5 shape or a saved folder (random weights)")
     bench.add_argument("--only", nargs="+", metavar="RUN_ID", help="these runs (and full_ft, the yardstick) only")
 
     handout = commands.add_parser("handout", help="write the student handout: the notebooks with the from-scratch parts as TODOs")
@@ -94,7 +100,7 @@ def _dispatch(args) -> int:
         from helpers.methods.registry import weights_path
         from helpers.training.experiment import evaluate_weights
 
-        path = Path(args.weights) if args.weights else weights_path(get_run(args.run_id), args.profile)
+        path = Path(args.weights) if args.weights else weights_path(get_run(args.run_id), args.profile, settings.model)
         if path is None:
             raise UserError(f"{args.run_id} saves no separate weights (full fine-tuning); evaluate a method run")
         accuracy = evaluate_weights(args.run_id, settings, path)
@@ -110,14 +116,17 @@ def _dispatch(args) -> int:
         return 0
     if args.command == "params":
         from helpers.tools.params import main as params_main
-        return params_main(as_json=args.json)
+        from helpers.models.shapes import KNOWN_T5
+
+        models = list(KNOWN_T5) if args.model == ["all"] else args.model
+        return params_main(as_json=args.json, models=models)
     if args.command == "report":
         from helpers.report.document import build_report
-        build_report(args.profile)
+        build_report(args.profile, model=args.model)
         return 0
     if args.command == "notebooks":
         from helpers.notebook.runner import run_notebooks
-        return run_notebooks(args.profile, args.papermill_args, args.only)
+        return run_notebooks(args.profile, args.papermill_args, args.only, model=args.model)
     if args.command == "handout":
         from helpers.teaching.handout import make_handout
         for path in make_handout(args.out, solved=args.solved):
@@ -128,5 +137,5 @@ def _dispatch(args) -> int:
         return grade_main(args.paths, as_json=args.json, time_limit=args.time_limit)
     if args.command == "bench":
         from helpers.tools.bench import main as bench_main
-        return bench_main(as_json=args.json, only=args.only)
+        return bench_main(as_json=args.json, only=args.only, model=args.model)
     return 1

@@ -27,20 +27,20 @@ def load_trainable_state(model, state: dict[str, torch.Tensor]) -> None:
             parameters[name].copy_(value)
 
 
-def checkpoint_path(profile: str, run_id: str, seed: int):
-    return checkpoint_dir(profile, run_id) / f"seed{seed}.pt"
+def checkpoint_path(profile: str, run_id: str, seed: int, model: str | None = None):
+    return checkpoint_dir(profile, run_id, model) / f"seed{seed}.pt"
 
 
-def save_checkpoint(profile: str, run_id: str, seed: int, state: dict) -> None:
-    path = checkpoint_path(profile, run_id, seed)
+def save_checkpoint(profile: str, run_id: str, seed: int, state: dict, model: str | None = None) -> None:
+    path = checkpoint_path(profile, run_id, seed, model)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     torch.save(state, tmp)
     tmp.replace(path)
 
 
-def load_checkpoint(profile: str, run_id: str, seed: int) -> dict | None:
-    path = checkpoint_path(profile, run_id, seed)
+def load_checkpoint(profile: str, run_id: str, seed: int, model: str | None = None) -> dict | None:
+    path = checkpoint_path(profile, run_id, seed, model)
     if not path.is_file():
         return None
     return torch.load(path, weights_only=False, map_location="cpu")   # our own file: optimizer state needs pickle

@@ -42,8 +42,9 @@ class Composition:
     def write(self, differences: dict[str, float]) -> dict:
         """The results file: every scored model, and the measured gaps between implementations."""
         experiment = self.experiment
-        record = {"run_id": RESULTS_NAME, "profile": experiment.settings.profile, "models": self.rows,
+        record = {"run_id": RESULTS_NAME, "profile": experiment.settings.profile, "model": experiment.settings.model,
+                  "models": self.rows,
                   "max_logit_differences": differences, "device": device_description(), "versions": versions(),
                   "finished_at": time.strftime("%Y-%m-%d %H:%M:%S")}
-        print(f"results: {write_results(experiment.settings.profile, RESULTS_NAME, record)}")
+        print(f"results: {write_results(experiment.settings.profile, RESULTS_NAME, record, experiment.settings.model)}")
         return record

@@ -26,14 +26,14 @@ from helpers.training.runtime import make_accelerator
 class Experiment:
     def __init__(self, run_id: str, settings: Settings, *, resume: bool = False, log=print):
         self.run, self.settings, self.resume = get_run(run_id), settings, resume
-        check_sources(settings.profile)
+        check_sources(settings.profile, settings.model)
         self.accelerator = make_accelerator()
         self.log = log if self.accelerator.is_main_process else (lambda *_: None)   # one process speaks for all
         self.started = time.time()
         # Under torchrun / accelerate launch the main process builds the caches (tiny backbone,
         # tokenised data) first; the others then read them instead of racing to write them.
         with self.accelerator.main_process_first():
-            backbone, self.tokenizer = load_backbone(settings.profile)
+            backbone, self.tokenizer = load_backbone(settings.profile, settings.model)
             self.data = prepare_data(settings, self.tokenizer)
         self._unused_backbone = backbone   # the first seed's, already loaded
         self.backbone_parameters = count_parameters(backbone).total
@@ -41,13 +41,13 @@ class Experiment:
         self.seeds = list(range(settings.seed, settings.seed + settings.seeds))
         self.per_seed: list[dict] = []
         self.weights: tuple = (None, 0)
-        self.log(f"{self.run.label} [{run_id}] on profile {settings.profile}: {len(self.data['train']):,} train, "
+        self.log(f"{self.run.label} [{run_id}] on profile {settings.profile}, model {settings.model}: {len(self.data['train']):,} train, "
                  f"{len(self.data['val']):,} validation, {len(self.data['test']):,} test reviews; lr {settings.lr:g}, "
                  f"{settings.epochs} epochs, batch {settings.batch_size} x {self.accelerator.num_processes} process(es)")
 
     def pretrained(self):
         """A fresh, untouched copy of the pretrained backbone (e.g. the reference for an identity check)."""
-        return load_backbone(self.settings.profile)[0]
+        return load_backbone(self.settings.profile, self.settings.model)[0]
 
     def backbone(self, seed: int | None = None):
         """The backbone to build `seed`'s model on (methods change it in place, so a fresh one per
@@ -86,7 +86,7 @@ class Experiment:
         record = _record(run, self.settings, self.per_seed, self.backbone_parameters, self.counts, *self.formula,
                          self.weights, self.started, self.accelerator.num_processes)
         if self.accelerator.is_main_process:
-            path = write_results(self.settings.profile, run.run_id, record)
+            path = write_results(self.settings.profile, run.run_id, record, self.settings.model)
             self.log(f"results: {path}" + (f"; weights: {self.weights[0]} ({self.weights[1]:,} bytes)"
                                            if self.weights[0] else ""))
         self.accelerator.wait_for_everyone()
@@ -113,7 +113,7 @@ def _record(run, settings, per_seed, base_total, counts, predicted, words, weigh
     profile = PROFILES[settings.profile]
     return {
         "run_id": run.run_id, "notebook": run.notebook, "label": run.label, "method": run.method,
-        "implementation": run.implementation, "profile": settings.profile, "model": profile.model,
+        "implementation": run.implementation, "profile": settings.profile, "model": settings.model,
         "data": profile.data, "seed": settings.seed, "seeds": [s["seed"] for s in per_seed],
         "epochs": settings.epochs,
         # Per-epoch validation accuracy, epoch 0 first; the mean over seeds when several ran.
@@ -138,9 +138,9 @@ def evaluate_weights(run_id: str, settings: Settings, path=None) -> float:
     from helpers.training.evaluation import label_accuracy
 
     run = get_run(run_id)
-    check_sources(settings.profile)
+    check_sources(settings.profile, settings.model)
     accelerator = make_accelerator()   # same device and precision as training
-    backbone, tokenizer = load_backbone(settings.profile)
+    backbone, tokenizer = load_backbone(settings.profile, settings.model)
     model = load_weights(run, backbone, tokenizer, settings, path).to(accelerator.device)
     data = prepare_data(settings, tokenizer)
     return label_accuracy(model, data["test"], tokenizer, label_token_ids(tokenizer), settings.eval_batch_size,

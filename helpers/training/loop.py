@@ -84,7 +84,7 @@ class Training:
 
     # ------------------------------------------------------------------ step 1: start or resume
     def start_or_resume(self, resume: bool) -> None:
-        state = load_checkpoint(self.settings.profile, self.run_id, self.seed) if resume else None
+        state = load_checkpoint(self.settings.profile, self.run_id, self.seed, self.settings.model) if resume else None
         if resume and state is None:
             self.log(f"--resume: no checkpoint for {self.run_id} (seed {self.seed}) yet; starting from epoch 0")
         if state is None:
@@ -161,7 +161,7 @@ class Training:
                 "model": snapshot, "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                 "rng": {"torch": torch.get_rng_state()}, "val_accuracy": self.val_accuracy,
                 "train_loss": self.train_loss, "step_loss": self.step_loss, "best": self.best_state,
-                "train_seconds": self.train_seconds, "settings": asdict(self.settings)})
+                "train_seconds": self.train_seconds, "settings": asdict(self.settings)}, self.settings.model)
         self.accelerator.wait_for_everyone()
 
     # ------------------------------------------------------------------ step 4: final test

@@ -19,8 +19,9 @@ RESULTS_NAME = "zero_shot"
 def zero_shot(profile: str, overrides: dict | None = None, log=print) -> dict:
     """Evaluate, write runs/<profile>/results/zero_shot.json, return its record."""
     check_sources(profile)
+    model = settings_for("full_ft", profile, overrides).model
     accelerator = make_accelerator()
-    backbone, tokenizer = load_backbone(profile)
+    backbone, tokenizer = load_backbone(profile, model)
     backbone = backbone.to(accelerator.device).eval()
     label_ids = label_token_ids(tokenizer)
     templates = {}
@@ -32,9 +33,9 @@ def zero_shot(profile: str, overrides: dict | None = None, log=print) -> dict:
                                         accelerator, f"zero-shot {name} ({split})") for split in ("val", "test")}
         templates[name] = {"template": template, "val_accuracy": scores["val"], "test_accuracy": scores["test"]}
         log(f"zero-shot, template {template!r}: val_accuracy={scores['val']:.4f} test_accuracy={scores['test']:.4f}")
-    record = {"run_id": RESULTS_NAME, "profile": profile, "model": PROFILES[profile].model,
+    record = {"run_id": RESULTS_NAME, "profile": profile, "model": model,
               "data": PROFILES[profile].data, "templates": templates, "device": device_description(),
               "versions": versions(), "finished_at": time.strftime("%Y-%m-%d %H:%M:%S")}
     if accelerator.is_main_process:
-        log(f"results: {write_results(profile, RESULTS_NAME, record)}")
+        log(f"results: {write_results(profile, RESULTS_NAME, record, model)}")
     return record
