@@ -173,6 +173,7 @@ def save_weights(run: RunSpec, model, settings) -> tuple[Path | None, int]:
     if impl.save is None:
         return None, 0
     path = weights_path(run, settings.profile, settings.model)
+    path.parent.mkdir(parents=True, exist_ok=True)   # adapters' save_adapter makes only the last folder
     return path, impl.save(model, path, run, settings)
 
 

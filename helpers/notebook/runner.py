@@ -34,8 +34,9 @@ def run_notebooks(profile: str, papermill_args: str = "", only: list[str] | None
 
     if profile not in PROFILES:
         raise UserError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
-    parameters = {"profile": profile, **({"model": model} if model else {}), **_extra_parameters(papermill_args)}
-    out_dir = runs_dir(profile, parameters.get("model")) / "notebooks"   # another model: its own folder
+    # The notebooks' parameter is `checkpoint`: inside them `model` is the model they build and train.
+    parameters = {"profile": profile, **({"checkpoint": model} if model else {}), **_extra_parameters(papermill_args)}
+    out_dir = runs_dir(profile, parameters.get("checkpoint")) / "notebooks"   # another model: its own folder
     out_dir.mkdir(parents=True, exist_ok=True)
     failed = []
     for name in only or NOTEBOOKS:
