@@ -27,7 +27,7 @@ $(STAMP): requirements.txt requirements-opendelta.txt pyproject.toml
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=12 tests
 
 run-all: $(STAMP)
 	$(PY) -m helpers notebooks --profile $(PROFILE) $(if $(NB_ARGS),--papermill-args "$(NB_ARGS)")

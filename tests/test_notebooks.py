@@ -86,8 +86,8 @@ def test_notebook_01_shows_the_one_epoch_step_and_its_loss_going_down(tiny_backb
     assert len(steps) > 20 and sum(steps[-10:]) < 0.5 * sum(steps[:10])
 
 
-@pytest.mark.parametrize("run_id", ["full_ft", "prompt_opendelta_1", "adapter_scratch_8", "adapter_adapterhub_1",
-                                    "lora_scratch_8", "lora_peft_1", "prefix_peft_10", "bitfit_opendelta"])
+# One run per way of building (scratch, OpenDelta, AdapterHub, PEFT): each costs a training run in CI.
+@pytest.mark.parametrize("run_id", ["prompt_opendelta_1", "adapter_adapterhub_1", "lora_scratch_8", "prefix_peft_10"])
 def test_cli_gives_the_notebooks_numbers(tiny_backbone_dir, run_id):
     """The notebook builds its model by hand, the CLI through the registry: same settings, same numbers."""
     from helpers.study.runs import get_run
