@@ -117,6 +117,27 @@ def test_bad_parameter_stops_the_notebook_at_its_settings_cell(tiny_backbone_dir
     assert len(failed) == 1 and 'cfg = settings("adapter_scratch_8")' in "".join(failed[0]["source"])
 
 
+def test_side_by_side_notebooks_each_report_their_own_failure(tiny_backbone_dir, capsys):
+    """--jobs 2 runs a stage's notebooks in two worker processes; each failure is its own."""
+    from helpers.notebook.runner import run_notebooks
+
+    assert run_notebooks("tiny", "-p epochs 0", only=["04_adapter_adapterhub", "03_adapter"], jobs=2) == 1
+    err = capsys.readouterr().err
+    assert "04_adapter_adapterhub FAILED in cell" in err and "03_adapter FAILED in cell" in err
+    assert "failed notebooks: " in err
+
+
+def test_runner_refuses_unknown_notebooks_and_jobs(study_root):
+    from helpers import UserError
+    from helpers.notebook.runner import NOTEBOOKS, STAGES, run_notebooks
+
+    assert sorted(n for stage in STAGES for n in stage) == sorted(NOTEBOOKS)   # every notebook runs in one stage
+    with pytest.raises(UserError, match="unknown notebook '08_x'; the notebooks are: 01_full_finetuning"):
+        run_notebooks("tiny", only=["08_x"])
+    with pytest.raises(UserError, match="--jobs 0"):
+        run_notebooks("tiny", jobs=0)
+
+
 def test_notebook_06_shows_the_zero_shot_backbone_beside_epoch_0(tiny_backbone_dir):
     from helpers.report.tables import load_zero_shot
 

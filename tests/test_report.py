@@ -16,13 +16,20 @@ def _record(run_id, label, accuracy, trainable, added, formula):
             "git_commit": "abc", "finished_at": "2026-01-01 00:00:00"}
 
 
-def test_report_with_missing_and_malformed_runs(study_root, tmp_path, monkeypatch):
+def _write_results(tmp_path, monkeypatch, files: dict):
+    """A study root in tmp_path holding these tiny results files (name -> record, or raw text)."""
     monkeypatch.setenv("PEFT_STUDY_ROOT", str(tmp_path))
     folder = results_dir("tiny")
     folder.mkdir(parents=True)
-    (folder / "full_ft.json").write_text(json.dumps(_record("full_ft", "Full Fine-Tuning (#1)", 0.8625, 1000, 0, 0)))
-    (folder / "lora_scratch_8.json").write_text(json.dumps(_record("lora_scratch_8", "LoRA_8 (#5)", 0.8475, 96, 96, 96)))
-    (folder / "prompt_scratch_10.json").write_text('{"run_id": "prompt_scratch_10", "val_accuracy": [0.5')  # truncated
+    for name, content in files.items():
+        (folder / f"{name}.json").write_text(content if isinstance(content, str) else json.dumps(content))
+
+
+def test_report_with_missing_and_malformed_runs(study_root, tmp_path, monkeypatch):
+    _write_results(tmp_path, monkeypatch, {
+        "full_ft": _record("full_ft", "Full Fine-Tuning (#1)", 0.8625, 1000, 0, 0),
+        "lora_scratch_8": _record("lora_scratch_8", "LoRA_8 (#5)", 0.8475, 96, 96, 96),
+        "prompt_scratch_10": '{"run_id": "prompt_scratch_10", "val_accuracy": [0.5'})   # truncated
     warnings = []
     pdf = build_report("tiny", log=warnings.append)
     assert pdf.is_file() and pdf.stat().st_size > 10_000 and pdf.read_bytes().startswith(b"%PDF")
@@ -38,14 +45,12 @@ def test_report_with_missing_and_malformed_runs(study_root, tmp_path, monkeypatc
 
 
 def test_report_keeps_the_extensions_and_zero_shot_in_tables_of_their_own(study_root, tmp_path, monkeypatch):
-    monkeypatch.setenv("PEFT_STUDY_ROOT", str(tmp_path))
-    folder = results_dir("tiny")
-    folder.mkdir(parents=True)
-    (folder / "full_ft.json").write_text(json.dumps(_record("full_ft", "Full Fine-Tuning (#1)", 0.8625, 1000, 0, 0)))
-    (folder / "ia3_peft.json").write_text(json.dumps(_record("ia3_peft", "(IA)^3_PEFT", 0.8125, 80, 80, 80)))
-    (folder / "zero_shot.json").write_text(json.dumps({"run_id": "zero_shot", "templates": {
-        "plain": {"template": "{text}", "val_accuracy": 0.54, "test_accuracy": 0.547},
-        "<sentiment>": {"template": "<sentiment> {text}", "val_accuracy": 0.8625, "test_accuracy": 0.862}}}))
+    _write_results(tmp_path, monkeypatch, {
+        "full_ft": _record("full_ft", "Full Fine-Tuning (#1)", 0.8625, 1000, 0, 0),
+        "ia3_peft": _record("ia3_peft", "(IA)^3_PEFT", 0.8125, 80, 80, 80),
+        "zero_shot": {"run_id": "zero_shot", "templates": {
+            "plain": {"template": "{text}", "val_accuracy": 0.54, "test_accuracy": 0.547},
+            "<sentiment>": {"template": "<sentiment> {text}", "val_accuracy": 0.8625, "test_accuracy": 0.862}}}})
     build_report("tiny", log=lambda *_: None)
     markdown = (report_dir("tiny") / "report.md").read_text()
     table_1 = markdown[markdown.index("## Table 1"):markdown.index("## Table 2")]

@@ -35,10 +35,19 @@ def test_peft_runs_learn_and_save_weights(tiny_backbone_dir, run_id, weights_nam
 
 
 def test_same_seed_same_numbers_and_rerun_keeps_history(tiny_backbone_dir):
+    import torch
+
+    from helpers.training.runtime import DEFAULT_THREADS
+
     settings = settings_for("prompt_scratch_10", "tiny", {"epochs": 2, "generate_eval": False})
     first = run_experiment("prompt_scratch_10", settings, log=lambda *_: None)
     archived_before = set(history_dir("tiny").glob("prompt_scratch_10-*.json")) if history_dir("tiny").exists() else set()
-    second = run_experiment("prompt_scratch_10", settings, log=lambda *_: None)
+    torch.set_num_threads(2)   # whatever the caller had: the tiny profile trains on its one thread
+    try:
+        second = run_experiment("prompt_scratch_10", settings, log=lambda *_: None)
+        assert torch.get_num_threads() == 1 and second["device"].endswith(", 1 torch thread(s)")
+    finally:
+        torch.set_num_threads(DEFAULT_THREADS)
     assert first["val_accuracy"] == second["val_accuracy"]
     archived = set(history_dir("tiny").glob("prompt_scratch_10-*.json")) - archived_before
     assert len(archived) == 1

@@ -30,7 +30,7 @@ def device_description() -> str:
 
     if torch.cuda.is_available():
         return f"cuda: {torch.cuda.get_device_name(0)} x{torch.cuda.device_count()}"
-    return f"cpu: {os.cpu_count()} cores ({platform.machine()})"
+    return f"cpu: {os.cpu_count()} cores ({platform.machine()}), {torch.get_num_threads()} torch thread(s)"
 
 
 def git_commit() -> str:

@@ -76,6 +76,14 @@ def check_count(method: str, build):
     return check
 
 
+def check_identity(build):
+    """The student's freshly built model gives the backbone's logits (zero-initialised update)."""
+    def check(ns):
+        backbone = small_t5()
+        identity_at_init(build(ns, copy.deepcopy(backbone), 4), backbone, sample_batch())
+    return check
+
+
 # ---- notebook 02: soft prompt -----------------------------------------------------------------
 def _initial(n, d=32):
     return torch.randn(n, d, generator=torch.Generator().manual_seed(9))
@@ -146,11 +154,6 @@ def _adapter_key(name):
     return match.groups() if match else None
 
 
-def adapter_identity(ns):
-    backbone = small_t5()
-    identity_at_init(build_adapter(ns, copy.deepcopy(backbone), 4), backbone, sample_batch())
-
-
 def adapter_library(ns):
     backbone, batch = small_t5(), sample_batch()
     student = build_adapter(ns, copy.deepcopy(backbone), 4)
@@ -186,11 +189,6 @@ def lora_count(ns):
     names = [n for n in trainable(build_lora(ns, small_t5(), 4))]
     wrong = [n for n in names if not re.search(r"(SelfAttention|EncDecAttention)\.(q|v)\.", n)]
     expect(not wrong, f"trains {(wrong or [None])[0]}: LoRA belongs on q and v of the attention modules only")
-
-
-def lora_identity(ns):
-    backbone = small_t5()
-    identity_at_init(build_lora(ns, copy.deepcopy(backbone), 4), backbone, sample_batch())
 
 
 def lora_library(ns):
@@ -245,12 +243,12 @@ ITEMS: tuple[Item, ...] = (
     Item("adapter.formula", ADAPTER, 5, ("adapter_added",), check_formula("adapter", "adapter_added"),
          "adapter_added: exact count of AdapterHub SeqBn's"),
     Item("adapter.count", ADAPTER, 4, ("add_adapters",), check_count("adapter", build_adapter), "trains SeqBn's count, T5 frozen"),
-    Item("adapter.identity", ADAPTER, 5, ("add_adapters",), adapter_identity, "identity at initialisation"),
+    Item("adapter.identity", ADAPTER, 5, ("add_adapters",), check_identity(build_adapter), "identity at initialisation"),
     Item("adapter.library", ADAPTER, 7, ("add_adapters",), adapter_library, "same logits and gradients as AdapterHub SeqBn"),
     Item("adapter.learns", ADAPTER, 4, ("add_adapters",), adapter_learns, "a short training run learns"),
     Item("lora.formula", LORA, 5, ("lora_added",), check_formula("lora", "lora_added"), "lora_added: exact count of PEFT LoRA's"),
     Item("lora.count", LORA, 5, ("add_lora",), lora_count, "trains PEFT's count on q and v only, T5 frozen"),
-    Item("lora.identity", LORA, 5, ("add_lora",), lora_identity, "identity at initialisation"),
+    Item("lora.identity", LORA, 5, ("add_lora",), check_identity(build_lora), "identity at initialisation"),
     Item("lora.library", LORA, 7, ("add_lora",), lora_library, "same logits and gradients as PEFT LoRA"),
     Item("lora.merge", LORA, 4, ("add_lora", "merge_lora"), lora_merge, "merge: a plain T5 with the same logits"),
     Item("lora.learns", LORA, 4, ("add_lora",), lora_learns, "a short training run learns"),

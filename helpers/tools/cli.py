@@ -50,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     notebooks.add_argument("--papermill-args", default="", help='extra parameters, e.g. "-p epochs 3"')
     notebooks.add_argument("--only", nargs="*", help="notebook names to run (default: all)")
     notebooks.add_argument("--model", help="any T5 checkpoint or saved folder (the notebooks' model parameter)")
+    notebooks.add_argument("--jobs", type=int, default=1,
+                           help="notebooks side by side, each on its share of the CPU cores (default 1; one GPU: keep 1)")
 
     bench = commands.add_parser("bench", help="speed, memory and checkpoint size of the runs")
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -126,7 +128,7 @@ def _dispatch(args) -> int:
         return 0
     if args.command == "notebooks":
         from helpers.notebook.runner import run_notebooks
-        return run_notebooks(args.profile, args.papermill_args, args.only, model=args.model)
+        return run_notebooks(args.profile, args.papermill_args, args.only, model=args.model, jobs=args.jobs)
     if args.command == "handout":
         from helpers.teaching.handout import make_handout
         for path in make_handout(args.out, solved=args.solved):

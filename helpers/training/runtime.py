@@ -8,10 +8,16 @@ import signal
 import torch
 from tqdm.auto import tqdm
 
+# torch's own choice (all cores, or OMP_NUM_THREADS), before any profile changed it.
+DEFAULT_THREADS = torch.get_num_threads()
 
-def make_accelerator():
+
+def make_accelerator(threads: int | None = None):
+    """The accelerator for a run, and torch's CPU threads for it: a profile's `threads`, or torch's
+    default (so that a tiny run earlier in the same process does not leave a real run on one)."""
     from accelerate import Accelerator
 
+    torch.set_num_threads(threads or DEFAULT_THREADS)
     cuda = torch.cuda.is_available()
     bf16 = cuda and torch.cuda.is_bf16_supported()
     # cpu=True without a GPU: only then does accelerate join torchrun's processes with gloo;
