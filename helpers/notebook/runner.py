@@ -75,10 +75,10 @@ def run_notebooks(profile: str, papermill_args: str = "", only: list[str] | None
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
         for stage in STAGES:
             names = [n for n in (stage if jobs > 1 else sorted(stage)) if n in (only or NOTEBOOKS)]
-            futures = []
-            for name in names:
-                print(f"=== {name} (profile {profile})", flush=True)
-                futures.append(pool.submit(_execute, name, str(out_dir), parameters, threads))
+            if names:
+                side_by_side = f", {min(jobs, len(names))} at a time" if jobs > 1 and len(names) > 1 else ""
+                print(f"=== {', '.join(names)} (profile {profile}{side_by_side})", flush=True)
+            futures = [pool.submit(_execute, name, str(out_dir), parameters, threads) for name in names]
             for future in as_completed(futures):
                 name, seconds, error = future.result()
                 if error is None:
