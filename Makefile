@@ -16,17 +16,19 @@ JOBS    ?= 1
 setup: $(STAMP)
 
 # torch first: with 2.13.0 already installed, the other requirements never pull the multi-GB
-# CUDA build. --no-compile: Python compiles only the modules it imports, on first import, instead
-# of pip compiling every file of every package (torch alone: 46 s -> 22 s to install). opendelta --no-deps: it declares the withdrawn `sklearn` package. Then helpers
+# CUDA build. opendelta --no-deps: it declares the withdrawn `sklearn` package. Then helpers
 # itself, editable, so it imports from any folder; then the venv's kernel under a clear name
-# for Jupyter front ends outside the venv (VS Code, a system JupyterLab).
+# for Jupyter front ends outside the venv (VS Code, a system JupyterLab). pip compiles the
+# bytecode as it installs: --no-compile made the setup 81 s instead of about 180, but where
+# PYTHONDONTWRITEBYTECODE is set (as on this project's machines) every kernel then compiled its
+# imports again, and `make demo` took 534 s instead of about 415.
 $(STAMP): requirements.txt requirements-opendelta.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --no-compile --upgrade pip
-	$(PY) -m pip install --quiet --no-compile torch==2.13.0
-	$(PY) -m pip install --quiet --no-compile -r requirements.txt
-	$(PY) -m pip install --quiet --no-compile --no-deps -r requirements-opendelta.txt
-	$(PY) -m pip install --quiet --no-compile --no-deps --no-build-isolation -e .
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-opendelta.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(PY) -m ipykernel install --user --name $(KERNEL) --display-name "PEFT T5 study (.venv)" >/dev/null
 	touch $(STAMP)
 
