@@ -99,6 +99,7 @@ def measure_memory(run_id: str, overrides: dict | None = None, shape: dict | Non
 
     from helpers.methods.registry import implementation
     from helpers.tools.memory import cpu_peak_tensor_bytes, peak_rss_bytes
+    from helpers.training.checkpoints import trainable_state
     from helpers.methods.counting import count_parameters
 
     work = Workload(run_id, shape or _device_shape(), overrides)
@@ -114,9 +115,9 @@ def measure_memory(run_id: str, overrides: dict | None = None, shape: dict | Non
     counts = count_parameters(model)
     with tempfile.TemporaryDirectory() as folder:
         impl = implementation(work.run)
-        if impl.save is None:   # full fine-tuning: its checkpoint is the whole model
+        if impl.save is None:   # full and partial fine-tuning: what must be kept is the trained tensors
             path = Path(folder) / "model.pt"
-            torch.save(model.state_dict(), path)
+            torch.save(trainable_state(model), path)
             checkpoint = path.stat().st_size
         else:
             target = Path(folder) / (impl.weights_name.format(run_id=run_id))
