@@ -27,7 +27,7 @@ class Experiment:
     def __init__(self, run_id: str, settings: Settings, *, resume: bool = False, log=print):
         self.run, self.settings, self.resume = get_run(run_id), settings, resume
         check_sources(settings.profile, settings.model)
-        self.accelerator = make_accelerator(PROFILES[settings.profile].threads)
+        self.accelerator = make_accelerator(settings.profile)
         self.log = log if self.accelerator.is_main_process else (lambda *_: None)   # one process speaks for all
         self.started = time.time()
         # Under torchrun / accelerate launch the main process builds the caches (tiny backbone,
@@ -139,7 +139,7 @@ def evaluate_weights(run_id: str, settings: Settings, path=None) -> float:
 
     run = get_run(run_id)
     check_sources(settings.profile, settings.model)
-    accelerator = make_accelerator(PROFILES[settings.profile].threads)   # the device, precision and threads of training
+    accelerator = make_accelerator(settings.profile)   # the device, precision and threads of training
     backbone, tokenizer = load_backbone(settings.profile, settings.model)
     model = load_weights(run, backbone, tokenizer, settings, path).to(accelerator.device)
     data = prepare_data(settings, tokenizer)

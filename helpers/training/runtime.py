@@ -12,12 +12,14 @@ from tqdm.auto import tqdm
 DEFAULT_THREADS = torch.get_num_threads()
 
 
-def make_accelerator(threads: int | None = None):
-    """The accelerator for a run, and torch's CPU threads for it: a profile's `threads`, or torch's
+def make_accelerator(profile: str | None = None):
+    """The accelerator for a run, and torch's CPU threads for it: the profile's `threads`, or torch's
     default (so that a tiny run earlier in the same process does not leave a real run on one)."""
     from accelerate import Accelerator
 
-    torch.set_num_threads(threads or DEFAULT_THREADS)
+    from helpers.study.settings import PROFILES
+
+    torch.set_num_threads((PROFILES[profile].threads if profile else None) or DEFAULT_THREADS)
     cuda = torch.cuda.is_available()
     bf16 = cuda and torch.cuda.is_bf16_supported()
     # cpu=True without a GPU: only then does accelerate join torchrun's processes with gloo;

@@ -20,7 +20,7 @@ def zero_shot(profile: str, overrides: dict | None = None, log=print) -> dict:
     """Evaluate, write runs/<profile>/results/zero_shot.json, return its record."""
     check_sources(profile)
     model = settings_for("full_ft", profile, overrides).model
-    accelerator = make_accelerator(PROFILES[profile].threads)
+    accelerator = make_accelerator(profile)
     backbone, tokenizer = load_backbone(profile, model)
     backbone = backbone.to(accelerator.device).eval()
     label_ids = label_token_ids(tokenizer)
