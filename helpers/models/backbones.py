@@ -1,5 +1,6 @@
-"""The T5 backbone: t5-small from the hub or MODEL_PATH, the tiny offline T5, or the bare
-t5-small architecture (random weights) for parameter counts and benchmarks."""
+"""The T5 backbone: t5-small (or the `model` setting) from the hub, MODEL_PATH or a saved folder,
+or the tiny offline T5. Architectures with random weights, for parameter counts and benchmarks,
+are helpers.models.shapes'."""
 from __future__ import annotations
 
 import os
@@ -7,22 +8,6 @@ from pathlib import Path
 
 from helpers import UserError
 from helpers.study.sources import hub_reachable
-
-# t5-small's architecture (its config.json on the hub); no download needed to count or time it.
-T5_SMALL = dict(vocab_size=32128, d_model=512, d_kv=64, d_ff=2048, num_layers=6, num_decoder_layers=6,
-                num_heads=8, relative_attention_num_buckets=32, dropout_rate=0.1,
-                feed_forward_proj="relu", tie_word_embeddings=True, pad_token_id=0, eos_token_id=1,
-                decoder_start_token_id=0)
-
-
-def t5_small_architecture(seed: int = 0):
-    """t5-small with random weights: exact parameter counts, speed and memory, no download."""
-    import torch
-    from transformers import T5Config, T5ForConditionalGeneration
-
-    torch.manual_seed(seed)
-    return T5ForConditionalGeneration(T5Config(**T5_SMALL))
-
 
 def load_from_directory(path: str | os.PathLike):
     """A saved T5 (config, weights, tokenizer), e.g. MODEL_PATH or the tiny backbone's cache."""

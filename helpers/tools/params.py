@@ -11,7 +11,6 @@ def parameter_rows(model_name: str | None = None) -> list[dict]:
     """One row per run; model_name None: t5-small with random weights, else that shape on the meta device."""
     from helpers.methods.registry import build_model
     from helpers.study.settings import settings_for
-    from helpers.models.backbones import t5_small_architecture
     from helpers.models.shapes import architecture
     from helpers.methods.counting import count_parameters, formula, trainable_formula
     from helpers.study.runs import ALL_RUNS
@@ -21,7 +20,7 @@ def parameter_rows(model_name: str | None = None) -> list[dict]:
     tokenizer = build_tokenizer()   # only its special ids matter here (prompt initialisation)
     rows = []
     for run in ALL_RUNS:
-        backbone = t5_small_architecture() if model_name is None else architecture(model_name, meta=True)
+        backbone = architecture(model_name or "t5-small", meta=model_name is not None)
         base = count_parameters(backbone).total
         try:
             model = build_model(run, backbone, tokenizer, settings_for(run.run_id, "full"), seed=0)
