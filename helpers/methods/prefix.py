@@ -42,11 +42,11 @@ def prefix_init(backbone: nn.Module, tokenizer, n_tokens: int, seed: int) -> tor
         for kind, projection in ((0, attention.k), (1, attention.v)):
             hooks.append(projection.register_forward_hook(
                 lambda module, args, output, key=(layer, kind): captured.__setitem__(key, output[0])))   # (n, inner)
+    was_training = backbone.training
     try:
-        was_training = backbone.training
         backbone.eval()(input_ids=tokens, decoder_input_ids=tokens, use_cache=False)
-        backbone.train(was_training)
     finally:
+        backbone.train(was_training)
         for hook in hooks:
             hook.remove()
     rows = [[captured[(layer, kind)] for kind in (0, 1)] for layer in range(config.num_decoder_layers)]
