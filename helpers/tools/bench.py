@@ -3,7 +3,9 @@ size of every run on the t5-small architecture or any known T5 shape or saved fo
 (random weights: speed does not depend on them), on the GPU if there is
 one, else the CPU. Memory is measured for each run in its own process, so each peak is its own;
 speed for all runs in one process, taking turns step by step, so that drift in the machine's
-speed over the minutes of a benchmark touches every run alike.
+speed over the minutes of a benchmark touches every run alike. Where the models would not fit in
+memory together (t5-base's seventeen on a 24 GiB machine), the runs are timed in groups that do,
+each group with full fine-tuning beside it, and each run's "x full" is against its own group's.
 
 Three memory figures, all for training steps (before evaluation runs):
 - `peak_memory_bytes`, measured: the most bytes held by tensors at any moment, the same quantity on
@@ -125,6 +127,7 @@ def measure_memory(run_id: str, overrides: dict | None = None, shape: dict | Non
     parameter_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     gradient_bytes = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
     return {"peak_memory_bytes": peak_bytes, "peak_rss_bytes": rss_bytes, "optimizer_state_bytes": optimizer_bytes,
+            "parameter_bytes": parameter_bytes,
             # Deterministic accounting of what a step must hold: weights, gradients, optimizer
             # state and the activations autograd saves for backward (no allocator caching).
             "tensor_memory_bytes": parameter_bytes + gradient_bytes + optimizer_bytes + activation_bytes,
@@ -273,22 +276,80 @@ def _worker(*args: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def resident_bytes(memory: dict) -> int:
+    """What one run's workload keeps between its steps in the speed pass: weights and Adam's state."""
+    return memory["parameter_bytes"] + memory["optimizer_state_bytes"]
+
+
+def speed_groups(memory: dict[str, dict], budget_bytes: int) -> list[list[str]]:
+    """The runs of `memory` (full_ft first) in groups whose workloads fit in `budget_bytes` together,
+    with room for the largest step's transient tensors; full_ft, the yardstick, leads every group.
+    Runs of one method stay together, so that scratch and library twins are timed side by side; a
+    method too large for any group gets one of its own."""
+    transient = max(m["peak_memory_bytes"] - resident_bytes(m) for m in memory.values())
+    room = budget_bytes - transient - resident_bytes(memory["full_ft"])
+    families: dict[str, list[str]] = {}
+    for run_id in memory:
+        if run_id != "full_ft":
+            families.setdefault(get_run(run_id).method, []).append(run_id)
+    groups: list[list[str]] = [[]]
+    used = 0
+    for family in families.values():
+        need = sum(resident_bytes(memory[r]) for r in family)
+        if groups[-1] and used + need > room:
+            groups.append([])
+            used = 0
+        groups[-1].extend(family)
+        used += need
+    return [["full_ft"] + group for group in groups]
+
+
+def memory_budget_bytes() -> int:
+    """Memory the speed pass may fill: 80% of what the device has free now (GPU: free device memory;
+    CPU: the kernel's MemAvailable, or half the physical memory where /proc/meminfo is missing)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return int(0.8 * torch.cuda.mem_get_info()[0])
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(0.8 * int(line.split()[1]) * 1024)
+    except OSError:
+        pass
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+
+
 def collect(model: str = "t5-small", only: list[str] | None = None) -> dict:
     import torch
 
     # Full fine-tuning always: every ratio is against it.
     run_ids = ["full_ft"] + [get_run(r).run_id for r in only if r != "full_ft"] if only else [r.run_id for r in ALL_RUNS]
     methods = {}
-    for run_id in run_ids:
-        print(f"memory of {run_id} on {model}, in its own process ...", file=sys.stderr, flush=True)
+    for number, run_id in enumerate(run_ids, 1):
+        start = time.perf_counter()
         methods[run_id] = _worker("memory", run_id, f"model={model}")
-    print(f"speed of the {len(run_ids)} runs, taking turns in one process ...", file=sys.stderr, flush=True)
-    for run_id, speed in _worker("speed", *run_ids, f"model={model}").items():
-        methods[run_id].update(speed)
+        print(f"memory {number}/{len(run_ids)}, {run_id} on {model} in its own process: peak "
+              f"{methods[run_id]['peak_memory_bytes'] / 2**20:,.0f} MiB, RSS {methods[run_id]['peak_rss_bytes'] / 2**20:,.0f} "
+              f"MiB ({time.perf_counter() - start:.0f} s)", file=sys.stderr, flush=True)
+    groups = speed_groups(methods, memory_budget_bytes())
+    yardstick = []
+    for number, group in enumerate(groups, 1):
+        start = time.perf_counter()
+        speeds = _worker("speed", *group, f"model={model}")
+        full = speeds["full_ft"]["train_samples_per_second"]
+        yardstick.append(speeds["full_ft"]["median_step_seconds"])
+        for run_id, speed in speeds.items():
+            if run_id == "full_ft" and number > 1:
+                continue   # full_ft's own row is its first group's timing
+            methods[run_id].update(speed, train_vs_full=speed["train_samples_per_second"] / full, speed_group=number)
+        print(f"speed {number}/{len(groups)}: {len(group)} runs taking turns in one process "
+              f"({time.perf_counter() - start:.0f} s)", file=sys.stderr, flush=True)
     from helpers.study.results import device_description
     pads = pad_fractions()
     imdb = next(name for name in pads if name.startswith("imdb_"))
     return {"device": device_description(), "torch_threads": torch.get_num_threads(), "model": model, "methods": methods,
+            "speed_groups": groups, "full_ft_step_seconds_by_group": yardstick,
             # IMDB's: the real reviews' lengths where ../shared/data/imdb exists, else simulated (the key says which)
             "train_pad_fraction": pads[imdb]["length_grouped"], "train_lengths": imdb, "pad_fractions": pads,
             "projection": study_flops(model=model)}
@@ -310,13 +371,18 @@ def format_table(figures: dict) -> str:
              head, "-" * len(head)]
     for run_id, m in methods.items():
         lines.append(f"{run_id:<22} {m['median_step_seconds']:>8.3f} {m['train_samples_per_second']:>8.2f} "
-                     f"{m['train_samples_per_second'] / full['train_samples_per_second']:>6.2f}x "
+                     f"{m['train_vs_full']:>6.2f}x "
                      f"{m['eval_samples_per_second']:>8.1f} {m['peak_memory_bytes'] / 2**20:>9,.0f} "
                      f"{m['peak_memory_bytes'] / full['peak_memory_bytes']:>6.2f}x "
                      f"{m['peak_rss_bytes'] / 2**20:>8,.0f} {m['peak_rss_bytes'] / full['peak_rss_bytes']:>6.2f}x "
                      f"{m['tensor_memory_bytes'] / 2**20:>11,.0f} {m['optimizer_state_bytes'] / 2**20:>10,.2f} {m['trainable_params']:>11,} "
                      f"{m['checkpoint_bytes'] / 1024:>10,.1f}")
     lines.append("")
+    groups = figures["speed_groups"]
+    if len(groups) > 1:
+        steps = ", ".join(f"{t:.2f}" for t in figures["full_ft_step_seconds_by_group"])
+        lines.append(f"speed timed in {len(groups)} groups that each fit in memory, full_ft beside each (its step: "
+                     f"{steps} s); 'x full' is against the full_ft of the run's own group")
     for scratch, library in _pairs().items():
         if scratch not in methods or library not in methods:
             continue
@@ -329,7 +395,7 @@ def format_table(figures: dict) -> str:
         lines.append(f"{run_id}: peak memory {m['peak_memory_bytes'] / full['peak_memory_bytes']:.2f}x full (goal <= 0.7x), "
                      f"process RSS {m['peak_rss_bytes'] / full['peak_rss_bytes']:.2f}x, tensor memory {m['tensor_memory_bytes'] / full['tensor_memory_bytes']:.2f}x full, optimizer state "
                      f"{100 * m['optimizer_state_bytes'] / full['optimizer_state_bytes']:.2f}% of full (goal <= 1%)")
-    slowest = min(((m["train_samples_per_second"] / full["train_samples_per_second"], r)
+    slowest = min(((m["train_vs_full"], r)
                    for r, m in methods.items() if r != "full_ft"), default=None)
     if slowest:
         lines.append(f"slowest parameter-efficient run: {slowest[1]} at {slowest[0]:.2f}x full fine-tuning (goal >= 1.2x)")
