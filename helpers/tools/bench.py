@@ -320,18 +320,21 @@ def memory_budget_bytes() -> int:
     return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
 
 
-def collect(model: str = "t5-small", only: list[str] | None = None) -> dict:
-    import torch
-
-    # Full fine-tuning always: every ratio is against it.
-    run_ids = ["full_ft"] + [get_run(r).run_id for r in only if r != "full_ft"] if only else [r.run_id for r in ALL_RUNS]
+def _memory_pass(run_ids: list[str], model: str) -> dict[str, dict]:
+    """Each run's memory figures, measured in a process of its own."""
     methods = {}
     for number, run_id in enumerate(run_ids, 1):
         start = time.perf_counter()
-        methods[run_id] = _worker("memory", run_id, f"model={model}")
+        m = methods[run_id] = _worker("memory", run_id, f"model={model}")
         print(f"memory {number}/{len(run_ids)}, {run_id} on {model} in its own process: peak "
-              f"{methods[run_id]['peak_memory_bytes'] / 2**20:,.0f} MiB, RSS {methods[run_id]['peak_rss_bytes'] / 2**20:,.0f} "
-              f"MiB ({time.perf_counter() - start:.0f} s)", file=sys.stderr, flush=True)
+              f"{m['peak_memory_bytes'] / 2**20:,.0f} MiB, RSS {m['peak_rss_bytes'] / 2**20:,.0f} MiB "
+              f"({time.perf_counter() - start:.0f} s)", file=sys.stderr, flush=True)
+    return methods
+
+
+def _speed_pass(methods: dict[str, dict], model: str) -> tuple[list[list[str]], list[float]]:
+    """Add each run's speed to `methods`, timed in groups that fit in memory; return the groups
+    and full_ft's median step in each."""
     groups = speed_groups(methods, memory_budget_bytes())
     yardstick = []
     for number, group in enumerate(groups, 1):
@@ -345,7 +348,18 @@ def collect(model: str = "t5-small", only: list[str] | None = None) -> dict:
             methods[run_id].update(speed, train_vs_full=speed["train_samples_per_second"] / full, speed_group=number)
         print(f"speed {number}/{len(groups)}: {len(group)} runs taking turns in one process "
               f"({time.perf_counter() - start:.0f} s)", file=sys.stderr, flush=True)
+    return groups, yardstick
+
+
+def collect(model: str = "t5-small", only: list[str] | None = None) -> dict:
+    import torch
+
     from helpers.study.results import device_description
+
+    # Full fine-tuning always: every ratio is against it.
+    run_ids = ["full_ft"] + [get_run(r).run_id for r in only if r != "full_ft"] if only else [r.run_id for r in ALL_RUNS]
+    methods = _memory_pass(run_ids, model)
+    groups, yardstick = _speed_pass(methods, model)
     pads = pad_fractions()
     imdb = next(name for name in pads if name.startswith("imdb_"))
     return {"device": device_description(), "torch_threads": torch.get_num_threads(), "model": model, "methods": methods,
