@@ -1,4 +1,5 @@
 """How `python -m helpers bench` splits its speed pass where the models do not fit in memory together."""
+from helpers.study.runs import get_run
 from helpers.tools.bench import format_table, resident_bytes, speed_groups
 
 GIB = 2**30
@@ -30,10 +31,9 @@ def test_runs_that_do_not_fit_are_split_with_full_ft_in_every_group_and_twins_to
     assert len(groups) == 3
     assert all(group[0] == "full_ft" for group in groups)
     assert sorted(r for group in groups for r in group[1:]) == sorted(r for r in memory if r != "full_ft")
+    transient = max(m["peak_memory_bytes"] - resident_bytes(m) for m in memory.values())
     for group in groups:
-        methods = {run.split("_")[0] for run in group[1:]}
-        assert len(methods) == 1   # each method's three runs fill a group of their own here
-        transient = max(m["peak_memory_bytes"] - resident_bytes(m) for m in memory.values())
+        assert len({get_run(run).method for run in group[1:]}) == 1   # each method's three runs fill a group here
         assert sum(resident_bytes(memory[r]) for r in group) + transient <= budget
 
 
