@@ -1,6 +1,9 @@
-"""The handout and the grader: the solution grades 100%, the untouched handout 0% ("not
-implemented"), three planted bugs each lose exactly their items, an endless loop stops at the time
-limit, a syntax error costs the items it breaks, and grading writes nothing into the repository."""
+"""The grader, fair and strict: the solution grades 100%, the untouched handout 0% ("not
+implemented"), three planted bugs each lose exactly their items, a correct implementation in
+another style gets full marks, formulas that mix up encoder and decoder depth lose their formula
+item, realistic mistakes are named in their reasons, an endless loop stops at the time limit,
+a syntax error costs the items it breaks. Every grading runs in the sandbox (test_grade_attacks.py
+shows what it holds back)."""
 import json
 from pathlib import Path
 
@@ -11,9 +14,11 @@ from helpers import UserError
 from helpers.teaching.grade import grade_notebook, main
 from helpers.teaching.handout import make_handout, piece_tag
 from helpers.teaching.items import ITEMS
+from sandboxing import sandbox_here  # noqa: F401  (an autouse fixture: skip or fail where no sandbox)
 
 REPO = Path(__file__).resolve().parents[1]
 GRADED = ("02_prompt_tuning", "03_adapter", "05_lora")
+POINTS = {"02_prompt_tuning": 25, "03_adapter": 25, "05_lora": 30}
 # Each bug is planted in a handout completed with the solution: (notebook, solution line, bug, items lost).
 BUGS = {
     "lora_B_random": ("05_lora", "self.lora_B = nn.Parameter(torch.zeros(base.out_features, rank))",
@@ -22,6 +27,21 @@ BUGS = {
                             "return self.up(torch.relu(self.down(hidden)))", {"adapter.identity", "adapter.library"}),
     "prompt_mask_not_extended": ("02_prompt_tuning", "torch.cat([ones, mask], dim=1)", "mask",
                                  {"prompt.forward", "prompt.library", "prompt.learns"}),
+}
+# Formulas that confuse the depths: right only where the decoder is as deep as the encoder.
+DEPTH_MISTAKES = {
+    "adapters_2_num_layers": ("03_adapter", "blocks = config.num_layers + config.num_decoder_layers",
+                              "blocks = 2 * config.num_layers", {"adapter.formula"}),
+    "lora_3_num_layers": ("05_lora", "linears = 2 * (config.num_layers + 2 * config.num_decoder_layers)",
+                          "linears = 2 * (3 * config.num_layers)", {"lora.formula"}),
+}
+# Other realistic mistakes: (notebook, solution text, mistake, the item that must say what is wrong, words it says).
+MISTAKES = {
+    "lora_on_q_and_k": ("05_lora", r'LORA_TARGET = re.compile(r"(SelfAttention|EncDecAttention)\.(q|v)$")',
+                        r'LORA_TARGET = re.compile(r"(SelfAttention|EncDecAttention)\.(q|k)$")', "lora.count", "k: it belongs on q and v"),
+    "lora_backbone_not_frozen": ("05_lora", "    freeze(model)\n    wrap_matching(model, lambda name, module: isinstance(module, nn.Linear)",
+                                 "    wrap_matching(model, lambda name, module: isinstance(module, nn.Linear)",
+                                 "lora.learns", "not one of the method's tensors"),
 }
 
 
@@ -33,11 +53,11 @@ def handouts(tmp_path_factory):
     return root
 
 
-def _failed(graded):
+def failed(graded):
     return {row["item"] for row in graded["items"] if not row["passed"]}
 
 
-def _edit(path, old, new, target):
+def edit(path, old, new, target):
     """A copy of the notebook at `path` with `old` replaced by `new` in its tagged cells."""
     notebook = nbformat.read(path, as_version=4)
     cells = [c for c in notebook.cells if c.cell_type == "code" and piece_tag(c) and old in c.source]
@@ -47,9 +67,14 @@ def _edit(path, old, new, target):
     return target
 
 
-def _snapshot():
-    folders = [REPO / name for name in ("runs", "weights", "report", "notebooks")]
-    return {str(p): p.stat().st_mtime_ns for folder in folders if folder.exists() for p in [folder, *folder.rglob("*")]}
+def replace_pieces(path, sources: dict, target):
+    """A copy of the notebook with each tagged cell's code replaced: {tag: new source}."""
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and piece_tag(cell) in sources:
+            cell.source = sources[piece_tag(cell)]
+    nbformat.write(notebook, target)
+    return target
 
 
 def test_handout_clears_each_piece_and_keeps_every_other_cell(handouts):
@@ -69,13 +94,16 @@ def test_handout_clears_each_piece_and_keeps_every_other_cell(handouts):
             assert f"from helpers.methods.{module} import" not in code
 
 
-def test_solution_notebooks_grade_full_marks_and_write_nothing_in_the_repository():
-    before = _snapshot()
-    for name in GRADED:
-        graded = grade_notebook(REPO / "notebooks" / f"{name}.ipynb")
-        assert not _failed(graded), graded["items"]
-        assert sum(row["points"] for row in graded["items"]) == {"02_prompt_tuning": 25, "03_adapter": 25, "05_lora": 30}[name]
-    assert _snapshot() == before
+def test_the_solution_grades_full_marks_every_time(handouts, capsys):
+    """Two gradings with fresh inputs each (their seeds differ), both 80/80."""
+    for _ in range(2):
+        assert main([str(handouts / "solved")], as_json=True) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert (result["earned"], result["possible"]) == (80, 80), [r for g in result["notebooks"] for r in g["items"]]
+        assert {g["notebook"]: sum(r["points"] for r in g["items"]) for g in result["notebooks"] if g["items"]} == POINTS
+        assert result["sandboxed"] and "sandbox: bubblewrap" in result["isolation"]
+    seeds = {g["seed"] for g in result["notebooks"] if "seed" in g}
+    assert len(seeds) == 3
 
 
 def test_untouched_handout_grades_zero_with_each_item_not_implemented(handouts, capsys):
@@ -87,31 +115,127 @@ def test_untouched_handout_grades_zero_with_each_item_not_implemented(handouts, 
     assert set(result["by_hand"]) == {"01_full_finetuning", "04_adapter_adapterhub", "report"}
 
 
-def test_handout_completed_with_the_solution_grades_full_marks(handouts, capsys):
-    assert main([str(handouts / "solved" / "05_lora.ipynb")]) == 0
-    assert "total (graded automatically): 30/30 points (100.0%)" in capsys.readouterr().out
+def test_the_solution_notebooks_themselves_may_not_import_the_solution():
+    """The TA's notebooks import helpers.methods.lora: in the sandbox that is refused, by rule."""
+    graded = grade_notebook(REPO / "notebooks" / "05_lora.ipynb")
+    assert sum(r["points"] for r in graded["items"]) == 0
+    assert all("import of helpers.methods.lora is not allowed in graded cells" in r["why"]
+               for r in graded["items"] if r["item"] != "lora.formula")
 
 
-@pytest.mark.parametrize("bug", sorted(BUGS))
+@pytest.mark.parametrize("bug", sorted(BUGS) + sorted(DEPTH_MISTAKES))
 def test_each_planted_bug_loses_exactly_its_items(handouts, tmp_path, bug):
-    name, old, new, lost = BUGS[bug]
-    graded = grade_notebook(_edit(handouts / "solved" / f"{name}.ipynb", old, new, tmp_path / f"{name}.ipynb"))
-    assert _failed(graded) == lost, graded["items"]
+    name, old, new, lost = {**BUGS, **DEPTH_MISTAKES}[bug]
+    graded = grade_notebook(edit(handouts / "solved" / f"{name}.ipynb", old, new, tmp_path / f"{name}.ipynb"))
+    assert failed(graded) == lost, graded["items"]
+
+
+@pytest.mark.parametrize("mistake", sorted(MISTAKES))
+def test_a_realistic_mistake_is_named_in_its_reason(handouts, tmp_path, mistake):
+    name, old, new, item, words = MISTAKES[mistake]
+    graded = grade_notebook(edit(handouts / "solved" / f"{name}.ipynb", old, new, tmp_path / f"{name}.ipynb"))
+    why = next(r["why"] for r in graded["items"] if r["item"] == item)
+    assert words in why, graded["items"]
+
+
+LORA_AS_LINEARS = '''
+import re
+from torch import nn
+
+
+class LowRank(nn.Module):
+    """q or v with a rank-r update; A and B as bias-free nn.Linear modules, as PEFT stores them."""
+
+    def __init__(self, linear, rank, alpha, dropout):
+        super().__init__()
+        self.linear = linear
+        self.down = nn.Linear(linear.in_features, rank, bias=False)    # A: weight (rank, in)
+        self.up = nn.Linear(rank, linear.out_features, bias=False)     # B: weight (out, rank)
+        nn.init.zeros_(self.up.weight)
+        self.scale = alpha / rank
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x):
+        return self.linear(x) + self.up(self.down(self.drop(x))) * self.scale
+
+
+def add_lora(model, rank, alpha, dropout=0.0):
+    model.requires_grad_(False)
+    for name, module in list(model.named_modules()):
+        if re.search(r"(SelfAttention|EncDecAttention)\\.(q|v)$", name):
+            parent, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent), child, LowRank(module, rank, alpha, dropout))
+    return model
+
+
+def merge_lora(model):
+    for name, module in list(model.named_modules()):
+        if isinstance(module, LowRank):
+            module.linear.weight.data += module.scale * module.up.weight @ module.down.weight
+            parent, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent), child, module.linear)
+    return model
+'''
+LORA_COUNT = '''
+def lora_added(config, rank):
+    attention_modules = config.num_layers + 2 * config.num_decoder_layers
+    return attention_modules * 2 * rank * (config.d_model + config.num_heads * config.d_kv)
+'''
+ADAPTER_AS_SEQUENTIAL = '''
+from torch import nn
+from transformers.models.t5.modeling_t5 import T5LayerFF
+
+
+class WithAdapter(nn.Module):
+    def __init__(self, feed_forward, bottleneck):
+        super().__init__()
+        self.inner = feed_forward
+        width = feed_forward.layer_norm.weight.shape[0]
+        self.adapter = nn.Sequential(nn.Linear(width, bottleneck), nn.ReLU(), nn.Linear(bottleneck, width))
+        for tensor in (self.adapter[0].bias, self.adapter[2].weight, self.adapter[2].bias):
+            nn.init.zeros_(tensor)
+
+    def forward(self, hidden_states):
+        hidden = self.inner(hidden_states)
+        return hidden + self.adapter(hidden)
+
+
+def add_adapters(model, bottleneck):
+    for parameter in model.parameters():
+        parameter.requires_grad = False
+    for name, module in list(model.named_modules()):
+        if isinstance(module, T5LayerFF):
+            parent, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent), child, WithAdapter(module, bottleneck))
+    return model
+'''
+
+
+def test_correct_pieces_in_another_style_get_full_marks(handouts, tmp_path):
+    """LoRA's A and B as nn.Linear modules under other names, the adapter as an nn.Sequential."""
+    lora = replace_pieces(handouts / "blank" / "05_lora.ipynb",
+                          {"helpers.methods.lora": LORA_AS_LINEARS, "helpers.methods.counting.lora_added": LORA_COUNT},
+                          tmp_path / "05_lora.ipynb")
+    adapter = replace_pieces(handouts / "solved" / "03_adapter.ipynb", {"helpers.methods.adapter": ADAPTER_AS_SEQUENTIAL},
+                             tmp_path / "03_adapter.ipynb")
+    for path, points in ((lora, 30), (adapter, 25)):
+        graded = grade_notebook(path)
+        assert sum(r["points"] for r in graded["items"]) == points, graded["items"]
 
 
 def test_an_endless_loop_stops_at_the_time_limit_with_one_line(handouts, tmp_path):
-    path = _edit(handouts / "solved" / "05_lora.ipynb", "import math\n", "import math\nwhile True:\n    pass\n",
-                 tmp_path / "05_lora.ipynb")
+    path = edit(handouts / "solved" / "05_lora.ipynb", "import math\n", "import math\nwhile True:\n    pass\n",
+                tmp_path / "05_lora.ipynb")
     graded = grade_notebook(path, time_limit=20)
     assert {row["why"] for row in graded["items"]} == {"stopped at the time limit (20 s): the notebook's code did not finish"}
     assert graded["seconds"] < 40
 
 
 def test_a_syntax_error_costs_the_items_it_breaks_and_names_the_error(handouts, tmp_path):
-    path = _edit(handouts / "solved" / "05_lora.ipynb", "def merge_lora(model: nn.Module) -> nn.Module:",
-                 "def merge_lora(model: nn.Module) -> nn.Module", tmp_path / "05_lora.ipynb")
+    path = edit(handouts / "solved" / "05_lora.ipynb", "def merge_lora(model: nn.Module) -> nn.Module:",
+                "def merge_lora(model: nn.Module) -> nn.Module", tmp_path / "05_lora.ipynb")
     graded = grade_notebook(path)
-    assert _failed(graded) == {i.key for i in ITEMS if i.notebook == "05_lora"} - {"lora.formula"}   # its own cell
+    assert failed(graded) == {i.key for i in ITEMS if i.notebook == "05_lora"} - {"lora.formula"}   # its own cell
     assert all("SyntaxError" in row["why"] for row in graded["items"] if not row["passed"])
 
 

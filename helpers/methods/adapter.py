@@ -21,9 +21,14 @@ from helpers.methods.inject import freeze, wrap_matching
 
 
 class Bottleneck(nn.Module):
-    """h + W_up ReLU(W_down h + b_down) + b_up. Attributes (the grader copies tensors by these
-    names): down = nn.Linear(d_model, bottleneck), kaiming-uniform weight (a = sqrt(5)) and zero
-    bias; up = nn.Linear(bottleneck, d_model), zero weight and bias (the identity at start)."""
+    """h + W_up ReLU(W_down h + b_down) + b_up, with down = nn.Linear(d_model, bottleneck)
+    (kaiming-uniform weight, a = sqrt(5); zero bias) and up = nn.Linear(bottleneck, d_model)
+    (zero weight and bias: the identity at start).
+
+    What the grader relies on: an adapter trains exactly four tensors of the shapes these two
+    linears hold (down: weight (bottleneck, d_model), bias (bottleneck,); up: weight
+    (d_model, bottleneck), bias (d_model,)), found by their shapes whatever their names: two
+    attributes as here, an nn.Sequential or Parameters of your own all work."""
 
     def __init__(self, d_model: int, bottleneck: int):
         super().__init__()
@@ -63,7 +68,11 @@ class FeedForwardWithAdapter(nn.Module):
 
 def add_adapters(model: nn.Module, bottleneck: int) -> nn.Module:
     """Freeze the model, then wrap every T5LayerFF in a FeedForwardWithAdapter (the name filter
-    is the module type; use freeze and wrap_matching from helpers.methods.inject); return the model."""
+    is the module type; use freeze and wrap_matching from helpers.methods.inject); return the
+    model. One adapter per block, encoder and decoder: num_layers + num_decoder_layers of them.
+    Each lives inside the block it adapts (its tensors' names contain encoder.block.N or
+    decoder.block.N, as they do when it wraps that block's T5LayerFF): the grader matches
+    adapters to AdapterHub's block by block this way. Only the adapters train."""
     ### BEGIN SOLUTION
     freeze(model)
     wrap_matching(model, lambda name, module: isinstance(module, T5LayerFF),

@@ -9,6 +9,7 @@ from torch import nn
 
 
 def freeze(model: nn.Module) -> nn.Module:
+    """Stop every parameter of `model` from training (requires_grad False); return the model."""
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     return model
@@ -23,8 +24,9 @@ def replace_module(model: nn.Module, name: str, new: nn.Module) -> None:
 
 def wrap_matching(model: nn.Module, selects: Callable[[str, nn.Module], bool],
                   wrap: Callable[[str, nn.Module], nn.Module]) -> list[str]:
-    """Replace every submodule that `selects(name, module)` picks by `wrap(name, module)`; the
-    names. The list is made before any replacement, so a wrapper is never wrapped again."""
+    """Replace every submodule that `selects(name, module)` picks by `wrap(name, module)`, and
+    return the names of the replaced submodules. The names are listed before any replacement,
+    so a wrapper (which contains the module it wraps) is never wrapped again."""
     targets = [name for name, module in model.named_modules() if selects(name, module)]
     for name in targets:
         replace_module(model, name, wrap(name, model.get_submodule(name)))

@@ -23,9 +23,12 @@ LORA_TARGET = re.compile(r"(SelfAttention|EncDecAttention)\.(q|v)$")
 class LoRALinear(nn.Module):
     """A frozen nn.Linear `base` plus a trainable low-rank update (alpha / rank) B A dropout(x).
 
-    Attributes (the grader copies tensors by these names): base, lora_A (rank x in_features,
-    kaiming-uniform with a = sqrt(5) as nn.Linear and PEFT), lora_B (out_features x rank, zeros),
-    scaling = alpha / rank, dropout (nn.Dropout on the update's input only)."""
+    What the grader relies on: the module trains exactly two tensors, A of shape
+    (rank, in_features) and B of shape (out_features, rank), each either an nn.Parameter or the
+    weight of a bias-free nn.Linear (nn.Linear(in_features, rank, bias=False) holds a weight of
+    shape (rank, in_features)); it finds them by these shapes, whatever their names. A starts
+    kaiming-uniform with a = sqrt(5) (as nn.Linear and PEFT), B at zeros; scaling = alpha / rank;
+    dropout (nn.Dropout) acts on the update's input only. Here: base, lora_A, lora_B, scaling, dropout."""
 
     def __init__(self, base: nn.Linear, rank: int, alpha: float, dropout: float = 0.0):
         super().__init__()
@@ -61,8 +64,11 @@ class LoRALinear(nn.Module):
 
 
 def add_lora(model: nn.Module, rank: int, alpha: float, dropout: float = 0.0) -> nn.Module:
-    """Freeze the model, then wrap every linear whose name LORA_TARGET matches in a LoRALinear
-    (use freeze and wrap_matching from helpers.methods.inject); return the model."""
+    """Freeze the model, then wrap every linear whose name LORA_TARGET matches (q and v of every
+    attention module: encoder self-, decoder self- and cross-attention) in a LoRALinear, using
+    freeze and wrap_matching from helpers.methods.inject; return the model. The wrapper takes
+    the linear's place, so its tensors are named after it (...SelfAttention.q...), and only A and
+    B train."""
     ### BEGIN SOLUTION
     freeze(model)
     wrap_matching(model, lambda name, module: isinstance(module, nn.Linear) and LORA_TARGET.search(name) is not None,
@@ -73,7 +79,7 @@ def add_lora(model: nn.Module, rank: int, alpha: float, dropout: float = 0.0) ->
 
 def merge_lora(model: nn.Module) -> nn.Module:
     """Fold every LoRA update into its frozen weight (in place): a plain T5 for inference, with
-    no LoRALinear left; return the model."""
+    no LoRALinear left (its state_dict has exactly T5's tensor names and shapes); return the model."""
     ### BEGIN SOLUTION
     wrap_matching(model, lambda name, module: isinstance(module, LoRALinear), lambda name, lora: lora.merged())
     return model

@@ -44,8 +44,9 @@ def prompt_init(backbone: nn.Module, tokenizer, n_tokens: int, seed: int) -> tor
 
 
 class SoftPrompt(nn.Module):
-    """The trained prompt matrix `prompt` (an nn.Parameter, a copy of `initial`: n_tokens x d_model),
-    put before every input's embeddings, with the attention mask extended to match."""
+    """The trained prompt matrix `prompt` (an nn.Parameter named `prompt`, a copy of `initial`:
+    n_tokens x d_model), put before every input's embeddings, with the attention mask extended
+    to match (ones for the prompt's positions)."""
 
     def __init__(self, initial: torch.Tensor):
         super().__init__()
@@ -64,7 +65,9 @@ class SoftPrompt(nn.Module):
 
 
 class SoftPromptT5(nn.Module):
-    """A frozen T5 whose encoder sees the soft prompt before every input."""
+    """A frozen T5 whose encoder sees the soft prompt before every input. It trains exactly one
+    tensor, the n_tokens x d_model prompt, and its forward(input_ids, attention_mask, **kwargs)
+    passes the rest (labels=, decoder_input_ids=) on to the backbone, returning its output."""
 
     def __init__(self, backbone: nn.Module, initial: torch.Tensor):
         super().__init__()

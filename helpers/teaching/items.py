@@ -1,16 +1,18 @@
-"""The graded items of notebooks 02, 03 and 05, with their points (the course's 25, 25 and 30),
-each one check of helpers.teaching.checks on the student's definitions."""
+"""The graded items of notebooks 02, 03 and 05, with their points (the course's 25, 25 and 30).
+Each item reads one answer the sandbox returned (answer.py's questions, asked on this grading's
+fresh draw) and decides it here, against references the grader computes itself: the library
+twin's counts, logits and gradients on the same tensors, the backbone's own logits, a plain T5
+loaded with the merged weights."""
 from __future__ import annotations
 
-import copy
-import re
-import warnings
+import math
 
 import torch
-from torch import nn
 
-from helpers.teaching.checks import (Item, copy_into, expect, gradients, identity_at_init, learns, n_total, n_trainable,
-                                     randomise, same_gradients, same_logits, sample_batch, small_t5, trainable)
+from helpers.teaching.checks import (Failed, Item, close, close_gradients, copy_into, expect, gradients, logits,
+                                     n_total, tensor, trainable)
+from helpers.teaching.draw import LEARN_SIZE
+from helpers.teaching.twins import LIBRARY, TWINS, method_places, same_places
 
 # The course's weights (percent of the grade); 01, 04 and the report have no from-scratch code.
 COURSE_WEIGHTS = {"01_full_finetuning": 5, "02_prompt_tuning": 25, "03_adapter": 25, "04_adapter_adapterhub": 5,
@@ -18,238 +20,228 @@ COURSE_WEIGHTS = {"01_full_finetuning": 5, "02_prompt_tuning": 25, "03_adapter":
 BY_HAND = {"01_full_finetuning": "no from-scratch code: graded by hand (it runs, its curves and numbers are discussed)",
            "04_adapter_adapterhub": "library calls only: graded by hand (it runs, scratch vs library discussed)",
            "report": "written report: graded by hand"}
-CONFIGS = ((8, 1), (8, 4), (16, 4))   # (d_kv, size): d_kv 16 makes heads x d_kv differ from d_model
+PROMPT, ADAPTER, LORA = "02_prompt_tuning", "03_adapter", "05_lora"
+METHOD_OF = {PROMPT: "prompt", ADAPTER: "adapter", LORA: "lora"}
+BUILDER = {"prompt": "SoftPromptT5", "adapter": "add_adapters", "lora": "add_lora"}
+FORMULA = {"prompt": "prompt_added", "adapter": "adapter_added", "lora": "lora_added"}
+LEARNING_RATE = {"prompt": 0.3, "adapter": 1e-2, "lora": 1e-2}
+STEPS = 25
+COMMON_TOKENS = 5000   # the handout's init_from_vocabulary samples among these ids
 
 
-# ---- library twins, from the libraries alone ------------------------------------------------
-def peft_prompt(backbone, n_tokens):
-    from peft import PromptTuningConfig, TaskType, get_peft_model
-
-    # num_transformer_submodules=1: PEFT otherwise allocates 2 x n rows for seq2seq and uses n.
-    return get_peft_model(backbone, PromptTuningConfig(task_type=TaskType.SEQ_2_SEQ_LM, num_virtual_tokens=n_tokens,
-                                                       num_transformer_submodules=1)).eval()
-
-
-def seq_bn(backbone, bottleneck):
-    import adapters
-    from adapters import SeqBnConfig
-
-    adapters.init(backbone)
-    backbone.add_adapter("a", config=SeqBnConfig(reduction_factor=backbone.config.d_model / bottleneck,
-                                                 non_linearity="relu", init_weights="mam_adapter"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        backbone.train_adapter("a")
-    return backbone.eval()
-
-
-def peft_lora(backbone, rank):
-    from peft import LoraConfig, get_peft_model
-
-    return get_peft_model(backbone, LoraConfig(r=rank, lora_alpha=8, lora_dropout=0.0, target_modules=["q", "v"])).eval()
+def questions(notebook: str, draw) -> list[dict]:
+    """What the sandbox is asked for one notebook: {id, kind, needs, ...} (answer.py's QUESTIONS)."""
+    method = METHOD_OF[notebook]
+    build = (BUILDER[method],)
+    one = {"method": method, "config": "c0", "size": draw.size}
+    asked = [{"id": f"{method}.formula", "kind": "formula", "needs": (FORMULA[method],), "function": FORMULA[method],
+              "cases": draw.sizes[method]},
+             {"id": f"{method}.structure", "kind": "structure", "needs": build, "method": method, "cases": draw.sizes[method]},
+             {"id": f"{method}.fresh", "kind": "fresh", "needs": build, **one},
+             {"id": f"{method}.library", "kind": "library", "needs": build, "seed": draw.seed % 10**6, **one},
+             {"id": f"{method}.learns", "kind": "learns", "needs": build, "lr": LEARNING_RATE[method], "steps": STEPS,
+              "method": method, "config": "learn", "size": LEARN_SIZE}]
+    if method == "prompt":
+        asked += [{"id": "prompt.init", "kind": "init", "needs": ("init_from_vocabulary",), "n": 6,
+                   "seeds": draw.init_seeds, "special": draw.init_special},
+                  {"id": "prompt.forward", "kind": "forward", "needs": ("SoftPrompt",)}]
+    if method == "lora":
+        asked.append({"id": "lora.merge", "kind": "merge", "needs": ("add_lora", "merge_lora"), "config": "c0",
+                      "size": draw.size, "seed": draw.seed % 10**6 + 1})
+    return asked
 
 
-TWINS = {"prompt": peft_prompt, "adapter": seq_bn, "lora": peft_lora}
+# ---- references ----------------------------------------------------------------------------------
+def twin(draw, method: str, key: str, size: int):
+    """A fresh library twin on the drawn backbone `key` (a new one each call: callers change it)."""
+    return TWINS[method](draw.backbone(key), size)
 
 
-def check_formula(method: str, name: str):
-    def check(ns):
-        for d_kv, size in CONFIGS:
-            backbone = small_t5(d_kv)
-            truth = n_trainable(TWINS[method](copy.deepcopy(backbone), size))
-            given = ns[name](backbone.config, size)
-            expect(given == truth, f"{name}(config, {size}) = {given!r}, the library trains {truth:,} "
-                                   f"(d_model 32, heads x d_kv {4 * d_kv})")
+def twin_count(draw, method: str, key: str, size: int) -> int:
+    cache = draw.cache.setdefault("counts", {})
+    if (method, key, size) not in cache:
+        cache[method, key, size] = sum(p.numel() for p in trainable(twin(draw, method, key, size)).values())
+    return cache[method, key, size]
+
+
+def twin_places(draw, method: str, key: str, size: int) -> dict:
+    model = twin(draw, method, key, size)
+    return method_places(method, {n: tuple(p.shape) for n, p in trainable(model).items()}, draw.configs[key], size)
+
+
+def placed(answer, draw, method: str, source: str = "t.", key: str = "c0", size: int | None = None) -> tuple[dict, object]:
+    """A fresh twin holding the student's method tensors in the matching places: ({place: student
+    tensor name}, twin). The tensors are the answer's trainable ones (`t.`), or their values under
+    another prefix (`before.`). Failed where they break the contract."""
+    config, size = draw.configs[key], draw.size if size is None else size
+    ours = {n[2:]: answer.tensors.get(source + n[2:]) for n in answer.tensors if n.startswith("t.")}
+    expect(ours and all(isinstance(t, torch.Tensor) for t in ours.values()), "no trainable tensors")
+    model = twin(draw, method, key, size)
+    theirs = trainable(model)
+    student = method_places(method, {n: tuple(t.shape) for n, t in ours.items()}, config, size)
+    library = method_places(method, {n: tuple(p.shape) for n, p in theirs.items()}, config, size)
+    same_places(method, student, library)
+    for place, name in student.items():
+        copy_into(theirs[library[place]], ours[name])
+    return student, model
+
+
+# ---- the checks -----------------------------------------------------------------------------------
+def check_formula(method: str):
+    def check(answer, draw):
+        cases, values = draw.sizes[method], answer.data.get("values")
+        expect(isinstance(values, list) and len(values) == len(cases), "malformed answer: not one value per case")
+        for (key, size), given in zip(cases, values):
+            truth = twin_count(draw, method, key, size)
+            expect(given == truth, f"{FORMULA[method]}(config, {size}) = {given} for {draw.describe(key)}; "
+                                   f"{LIBRARY[method]} trains {truth:,}")
     return check
 
 
-def check_count(method: str, build):
-    """The student's model trains exactly what the library twin trains, and nothing of T5."""
-    def check(ns):
-        for d_kv, size in CONFIGS:
-            backbone = small_t5(d_kv)
-            model = build(ns, copy.deepcopy(backbone), size)
-            truth = n_trainable(TWINS[method](copy.deepcopy(backbone), size))
-            expect(n_trainable(model) == truth, f"trains {n_trainable(model):,} parameters, the library {truth:,} (size {size})")
-            added = n_total(model) - n_total(backbone)
-            expect(added == truth, f"adds {added:,} parameters, of which {truth:,} should train: the backbone is not frozen")
+def check_count(method: str):
+    """The student's model trains exactly what the twin trains, in the twin's places, and adds
+    nothing else to T5 (the backbone is frozen, not copied)."""
+    def check(answer, draw):
+        cases = answer.data.get("cases")
+        expect(isinstance(cases, list) and len(cases) == len(draw.sizes[method]), "malformed answer: not one case per size")
+        for (key, size), case in zip(draw.sizes[method], cases):
+            shapes = {str(n): tuple(int(x) for x in s) for n, s in case["trainable"]}
+            got, truth = sum(math.prod(s) for s in shapes.values()), twin_count(draw, method, key, size)
+            frozen = " (is the backbone frozen?)" if got > truth else ""
+            expect(got == truth, f"trains {got:,} parameters on {draw.describe(key)}, size {size}; "
+                                 f"{LIBRARY[method]} trains {truth:,}{frozen}")
+            library = {n: tuple(p.shape) for n, p in trainable(twin(draw, method, key, size)).items()}
+            same_places(method, method_places(method, shapes, draw.configs[key], size),
+                        method_places(method, library, draw.configs[key], size))
+            added = int(case["total"]) - n_total(draw.backbone(key))
+            expect(added == truth, f"adds {added:,} parameters to T5, of which {truth:,} train: "
+                                   "the method's tensors are all it may add")
     return check
 
 
-def check_identity(build):
-    """The student's freshly built model gives the backbone's logits (zero-initialised update)."""
-    def check(ns):
-        backbone = small_t5()
-        identity_at_init(build(ns, copy.deepcopy(backbone), 4), backbone, sample_batch())
+def check_identity(method: str):
+    def check(answer, draw):
+        batch = draw.batch()
+        reference = logits(draw.backbone("c0"), batch)
+        given = tensor(answer, "logits", reference.shape, "the fresh model's logits")
+        difference = (given - reference).abs().max().item()
+        expect(difference <= 1e-6, f"not the identity at initialisation: the logits move by {difference:.2e}")
+        _, model = placed(answer, draw, method)
+        moved = (logits(model, batch) - reference).abs().max().item()
+        expect(moved <= 1e-6, f"the method's tensors as initialised move {LIBRARY[method]}'s logits by {moved:.2e}: "
+                              "the update must start at exactly zero")
     return check
 
 
-# ---- notebook 02: soft prompt -----------------------------------------------------------------
-def _initial(n, d=32):
-    return torch.randn(n, d, generator=torch.Generator().manual_seed(9))
+def check_library(method: str):
+    def check(answer, draw):
+        student, model = placed(answer, draw, method)
+        batch = draw.batch()
+        reference = logits(model, batch)
+        given = tensor(answer, "logits", reference.shape, "the logits")
+        close(given, reference, f"logits and {LIBRARY[method]}'s on the same tensors", 1e-5)
+        library = method_places(method, {n: tuple(p.shape) for n, p in trainable(model).items()}, draw.configs["c0"],
+                                draw.size)
+        places = sorted(student)
+        truth = gradients(model, batch, [trainable(model)[library[p]] for p in places])
+        for place, grad in zip(places, truth):
+            name = student[place]
+            given = tensor(answer, f"g.{name}", grad.shape, f"the gradient of {name}")
+            close_gradients(given, grad, f"gradients of {name} and {LIBRARY[method]}'s")
+    return check
 
 
-def build_prompt(ns, backbone, n):
-    return ns["SoftPromptT5"](backbone, _initial(n, backbone.config.d_model))
+def check_merge(answer, draw):
+    expect(not answer.data.get("returned_none"), "merge_lora returns None; return the model")
+    merged = {n[2:]: t for n, t in answer.tensors.items() if n.startswith("m.")}
+    plain = draw.backbone("c0")
+    left = sorted(set(merged) - set(plain.state_dict()))
+    expect(not left, f"{left[0] if left else ''} left after merging: a plain T5 has no LoRA tensor")
+    missing = sorted(set(plain.state_dict()) - set(merged))
+    expect(not missing, f"the merged model lacks {missing[0] if missing else ''}")
+    try:
+        plain.load_state_dict(merged)
+    except RuntimeError as error:
+        raise Failed(f"the merged weights do not fit a plain T5: {str(error).splitlines()[-1].strip()[:160]}") from None
+    _, model = placed(answer, draw, "lora")
+    batch = draw.batch()
+    close(logits(plain, batch), logits(model, batch), "the merged model's logits and PEFT LoRA's (unmerged, same tensors)",
+          1e-5)
 
 
-def prompt_init(ns):
-    embedding = nn.Embedding(6000, 8)
-    special = [0, 1, 2, 5001]
-    rows = ns["init_from_vocabulary"](embedding, 6, 3, special)
-    expect(tuple(rows.shape) == (6, 8), f"shape {tuple(rows.shape)}, expected (n_tokens, d_model) = (6, 8)")
-    expect(not rows.requires_grad, "the initial prompt is not detached from the embedding")
-    ids = [(embedding.weight == row).all(-1).nonzero().flatten().tolist() for row in rows]
+def check_learns(method: str):
+    """A short run on one batch: the loss the sandbox reports falls by a fifth, and of the model's
+    tensors only the method's changed (the trained ones must be the method's, by the contract)."""
+    def check(answer, draw):
+        losses = answer.data.get("losses")
+        expect(isinstance(losses, list) and len(losses) == STEPS and all(isinstance(x, (int, float)) for x in losses),
+               "malformed answer: no losses")
+        expect(all(map(math.isfinite, losses)), "the training loss is not finite")
+        expect(losses[-1] < 0.8 * losses[0], f"the loss does not fall in {STEPS} steps ({losses[0]:.3f} -> {losses[-1]:.3f})")
+        trained = {n[2:]: tuple(t.shape) for n, t in answer.tensors.items() if n.startswith("t.")}
+        same_places(method, method_places(method, trained, draw.configs["learn"], LEARN_SIZE),
+                    twin_places(draw, method, "learn", LEARN_SIZE))
+        for name in (n[len("before."):] for n in answer.tensors if n.startswith("before.")):
+            before, after = answer.tensors[f"before.{name}"], answer.tensors.get(f"after.{name}")
+            if name not in trained and (after is None or not torch.equal(before, after)):
+                raise Failed(f"frozen weights changed in training: {name} (the backbone must stay as it was)")
+    return check
+
+
+def check_init(answer, draw):
+    embedding = draw.tensors["init.embedding"]
+    rows = [tensor(answer, f"rows.{i}", (6, embedding.size(1)), "the initial prompt") for i in range(3)]
+    expect(not answer.data.get("requires_grad"), "the initial prompt is not detached from the embedding")
+    ids = [(embedding == row).all(-1).nonzero().flatten().tolist() for row in rows[0]]
     expect(all(len(i) == 1 for i in ids), "rows are not copies of vocabulary embeddings")
     ids = [i[0] for i in ids]
-    expect(len(set(ids)) == 6, f"token ids repeat: {ids}")
-    expect(not set(ids) & set(special), f"special tokens sampled: {sorted(set(ids) & set(special))}")
-    expect(max(ids) < 5000, f"token id {max(ids)} is not among the first COMMON_TOKENS = 5000")
-    expect(torch.equal(rows, ns["init_from_vocabulary"](embedding, 6, 3, special)), "not reproducible for one seed")
-    expect(not torch.equal(rows, ns["init_from_vocabulary"](embedding, 6, 4, special)), "the seed changes nothing")
-    before = embedding.weight.detach().clone()
-    rows.add_(1.0)
-    expect(torch.equal(embedding.weight, before), "the prompt shares memory with the embedding")
+    expect(len(set(ids)) == len(ids), f"token ids repeat: {ids}")
+    special = sorted(set(ids) & set(draw.init_special))
+    expect(not special, f"special tokens sampled: {special}")
+    expect(max(ids) < COMMON_TOKENS, f"token id {max(ids)} is not among the first COMMON_TOKENS = {COMMON_TOKENS}")
+    expect(torch.equal(rows[0], rows[1]), "not reproducible for one seed")
+    expect(not torch.equal(rows[0], rows[2]), "the seed changes nothing")
+    after = tensor(answer, "embedding_after", embedding.shape, "the embedding")
+    expect(torch.equal(after, embedding), "the prompt shares memory with the embedding: changing it changed the embedding")
 
 
-def prompt_forward(ns):
-    initial, batch = _initial(4), sample_batch()
-    soft = ns["SoftPrompt"](initial)
-    expect(isinstance(getattr(soft, "prompt", None), nn.Parameter), "SoftPrompt has no nn.Parameter `prompt`")
-    embeds = torch.randn(3, 7, 32, generator=torch.Generator().manual_seed(2))
-    out, mask = soft(embeds, batch["attention_mask"])
-    expect(tuple(out.shape) == (3, 11, 32), f"embeddings of shape {tuple(out.shape)}, expected (3, 4 + 7, 32)")
-    expect(torch.equal(out[:, :4], initial.expand(3, -1, -1)) and torch.equal(out[:, 4:], embeds),
+def check_forward(answer, draw):
+    initial, embeds, mask = (draw.tensors[f"forward.{n}"] for n in ("initial", "embeds", "mask"))
+    n, (batch, length, d) = initial.size(0), embeds.shape
+    expect(answer.data.get("prompt_is_parameter"), "SoftPrompt has no nn.Parameter `prompt`")
+    out = tensor(answer, "embeds", (batch, n + length, d), "the embeddings")
+    expect(torch.equal(out[:, :n], initial.expand(batch, -1, -1)) and torch.equal(out[:, n:], embeds),
            "embeddings are not [prompt; input]")
-    expect(tuple(mask.shape) == (3, 11), f"attention mask of shape {tuple(mask.shape)}, expected (3, 4 + 7): "
-                                         "extend it by the prompt")
-    expect(torch.equal(mask[:, :4], torch.ones(3, 4, dtype=mask.dtype)) and torch.equal(mask[:, 4:], batch["attention_mask"]),
+    given = tensor(answer, "mask", None, "the attention mask")
+    expect(tuple(given.shape) == (batch, n + length),
+           f"attention mask of shape {tuple(given.shape)}, expected ({batch}, {n} + {length}): extend it by the prompt")
+    expect(torch.equal(given[:, :n].long(), torch.ones(batch, n, dtype=torch.long)) and torch.equal(given[:, n:].long(), mask),
            "attention mask is not [ones; mask]")
 
 
-def prompt_library(ns):
-    backbone, batch = small_t5(), sample_batch()
-    student = build_prompt(ns, copy.deepcopy(backbone), 4).eval()
-    library = peft_prompt(copy.deepcopy(backbone), 4)
-    ours = list(trainable(student).values())
-    expect(len(ours) == 1, f"{len(ours)} trainable tensors, expected the prompt alone")
-    theirs = library.prompt_encoder["default"].embedding.weight
-    randomise(ours)
-    copy_into(theirs, ours[0], "the prompt")
-    same_logits(student, library, batch)
-    same_gradients(gradients(student, batch, ours), gradients(library, batch, [theirs]))
-
-
-def prompt_learns(ns):
-    learns(build_prompt(ns, small_t5(), 4), sample_batch(), lr=0.3)
-
-
-# ---- notebook 03: bottleneck adapter ------------------------------------------------------------
-def build_adapter(ns, backbone, bottleneck):
-    return ns["add_adapters"](backbone, bottleneck).eval()
-
-
-def _adapter_key(name):
-    match = re.search(r"(encoder|decoder)\.block\.(\d+)\..*?(down|up)\D*?(?:\.\d+)?\.(weight|bias)$", name)
-    return match.groups() if match else None
-
-
-def adapter_library(ns):
-    backbone, batch = small_t5(), sample_batch()
-    student = build_adapter(ns, copy.deepcopy(backbone), 4)
-    library = seq_bn(copy.deepcopy(backbone), 4)
-    ours = {_adapter_key(n): p for n, p in trainable(student).items()}
-    theirs = {_adapter_key(n): p for n, p in trainable(library).items()}
-    expect(None not in ours and set(ours) == set(theirs),
-           f"adapter tensors {sorted(map(str, ours))[:2]}... do not match SeqBn's (block.N...adapter.down/up.weight/bias)")
-    randomise(ours.values())
-    for key, p in ours.items():
-        copy_into(theirs[key], p, ".".join(key))
-    # the adapters T5 code differs from plain T5 by ~2e-6 even without adapters
-    same_logits(student, library, batch, atol=1e-5)
-    keys = sorted(ours)
-    same_gradients(gradients(student, batch, [ours[k] for k in keys]), gradients(library, batch, [theirs[k] for k in keys]))
-
-
-def adapter_learns(ns):
-    learns(build_adapter(ns, small_t5(), 4), sample_batch(), lr=1e-2)
-
-
-# ---- notebook 05: LoRA --------------------------------------------------------------------------
-def build_lora(ns, backbone, rank):
-    return ns["add_lora"](backbone, rank=rank, alpha=8, dropout=0.0).eval()
-
-
-def _lora_modules(model):
-    return {name: module for name, module in model.named_modules() if hasattr(module, "lora_A") and hasattr(module, "lora_B")}
-
-
-def lora_count(ns):
-    check_count("lora", build_lora)(ns)
-    names = [n for n in trainable(build_lora(ns, small_t5(), 4))]
-    wrong = [n for n in names if not re.search(r"(SelfAttention|EncDecAttention)\.(q|v)\.", n)]
-    expect(not wrong, f"trains {(wrong or [None])[0]}: LoRA belongs on q and v of the attention modules only")
-
-
-def lora_library(ns):
-    backbone, batch = small_t5(), sample_batch()
-    student = build_lora(ns, copy.deepcopy(backbone), 4)
-    library = peft_lora(copy.deepcopy(backbone), 4)
-    ours = _lora_modules(student)
-    theirs = {n.removeprefix("base_model.model."): m for n, m in library.named_modules() if n.endswith((".q", ".v"))}
-    expect(set(ours) == set(theirs), f"wraps {len(ours)} modules, PEFT {len(theirs)} (q and v of every attention)")
-    pairs = []
-    for name, module in ours.items():
-        pairs += [(module.lora_A, theirs[name].lora_A["default"].weight, f"{name}.lora_A"),
-                  (module.lora_B, theirs[name].lora_B["default"].weight, f"{name}.lora_B")]
-    randomise([a for a, _, _ in pairs])
-    for a, b, what in pairs:
-        copy_into(b, a, what)
-    same_logits(student, library, batch)
-    same_gradients(gradients(student, batch, [a for a, _, _ in pairs]), gradients(library, batch, [b for _, b, _ in pairs]))
-
-
-def lora_merge(ns):
-    backbone, batch = small_t5(), sample_batch()
-    model = build_lora(ns, copy.deepcopy(backbone), 4)
-    randomise(list(trainable(model).values()))
-    with torch.no_grad():
-        before = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                       decoder_input_ids=torch.zeros((3, 1), dtype=torch.long)).logits
-    merged = ns["merge_lora"](model)
-    expect(merged is not None, "merge_lora returns None; return the model")
-    expect(not _lora_modules(merged), f"{len(_lora_modules(merged))} LoRA layers left after merging")
-    expect(n_total(merged) == n_total(backbone), f"{n_total(merged):,} parameters after merging, T5 has {n_total(backbone):,}")
-    with torch.no_grad():
-        after = merged(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                       decoder_input_ids=torch.zeros((3, 1), dtype=torch.long)).logits
-    difference = (before - after).abs().max().item()
-    expect(difference <= 1e-5, f"merged logits differ from unmerged by {difference:.2e}")
-
-
-def lora_learns(ns):
-    learns(build_lora(ns, small_t5(), 4), sample_batch(), lr=1e-2)
-
-
-PROMPT, ADAPTER, LORA = "02_prompt_tuning", "03_adapter", "05_lora"
 ITEMS: tuple[Item, ...] = (
-    Item("prompt.formula", PROMPT, 4, ("prompt_added",), check_formula("prompt", "prompt_added"),
-         "prompt_added: exact count of PEFT prompt tuning's"),
-    Item("prompt.init", PROMPT, 4, ("init_from_vocabulary",), prompt_init, "init: distinct real, non-special tokens, seeded"),
-    Item("prompt.count", PROMPT, 3, ("SoftPromptT5",), check_count("prompt", build_prompt), "trains n x d_model, T5 frozen"),
-    Item("prompt.forward", PROMPT, 5, ("SoftPrompt",), prompt_forward, "forward: [prompt; embeds], mask extended"),
-    Item("prompt.library", PROMPT, 6, ("SoftPromptT5",), prompt_library, "same logits and gradients as PEFT prompt tuning"),
-    Item("prompt.learns", PROMPT, 3, ("SoftPromptT5",), prompt_learns, "a short training run learns"),
-    Item("adapter.formula", ADAPTER, 5, ("adapter_added",), check_formula("adapter", "adapter_added"),
-         "adapter_added: exact count of AdapterHub SeqBn's"),
-    Item("adapter.count", ADAPTER, 4, ("add_adapters",), check_count("adapter", build_adapter), "trains SeqBn's count, T5 frozen"),
-    Item("adapter.identity", ADAPTER, 5, ("add_adapters",), check_identity(build_adapter), "identity at initialisation"),
-    Item("adapter.library", ADAPTER, 7, ("add_adapters",), adapter_library, "same logits and gradients as AdapterHub SeqBn"),
-    Item("adapter.learns", ADAPTER, 4, ("add_adapters",), adapter_learns, "a short training run learns"),
-    Item("lora.formula", LORA, 5, ("lora_added",), check_formula("lora", "lora_added"), "lora_added: exact count of PEFT LoRA's"),
-    Item("lora.count", LORA, 5, ("add_lora",), lora_count, "trains PEFT's count on q and v only, T5 frozen"),
-    Item("lora.identity", LORA, 5, ("add_lora",), check_identity(build_lora), "identity at initialisation"),
-    Item("lora.library", LORA, 7, ("add_lora",), lora_library, "same logits and gradients as PEFT LoRA"),
-    Item("lora.merge", LORA, 4, ("add_lora", "merge_lora"), lora_merge, "merge: a plain T5 with the same logits"),
-    Item("lora.learns", LORA, 4, ("add_lora",), lora_learns, "a short training run learns"),
+    Item("prompt.formula", PROMPT, 4, "prompt.formula", check_formula("prompt"),
+         "prompt_added: PEFT prompt tuning's exact count, on three T5 shapes"),
+    Item("prompt.init", PROMPT, 4, "prompt.init", check_init, "init: distinct real, non-special tokens, seeded, detached"),
+    Item("prompt.count", PROMPT, 3, "prompt.structure", check_count("prompt"), "trains n x d_model, T5 frozen"),
+    Item("prompt.forward", PROMPT, 5, "prompt.forward", check_forward, "forward: [prompt; embeds], mask extended"),
+    Item("prompt.library", PROMPT, 6, "prompt.library", check_library("prompt"),
+         "same logits and gradients as PEFT prompt tuning"),
+    Item("prompt.learns", PROMPT, 3, "prompt.learns", check_learns("prompt"),
+         "a short run learns, the backbone unchanged"),
+    Item("adapter.formula", ADAPTER, 5, "adapter.formula", check_formula("adapter"),
+         "adapter_added: AdapterHub SeqBn's exact count, on three T5 shapes"),
+    Item("adapter.count", ADAPTER, 4, "adapter.structure", check_count("adapter"),
+         "trains SeqBn's count, one adapter per block, T5 frozen"),
+    Item("adapter.identity", ADAPTER, 5, "adapter.fresh", check_identity("adapter"), "identity at initialisation"),
+    Item("adapter.library", ADAPTER, 7, "adapter.library", check_library("adapter"),
+         "same logits and gradients as AdapterHub SeqBn"),
+    Item("adapter.learns", ADAPTER, 4, "adapter.learns", check_learns("adapter"),
+         "a short run learns, the backbone unchanged"),
+    Item("lora.formula", LORA, 5, "lora.formula", check_formula("lora"), "lora_added: PEFT LoRA's exact count, on three T5 shapes"),
+    Item("lora.count", LORA, 5, "lora.structure", check_count("lora"), "trains PEFT's count on q and v only, T5 frozen"),
+    Item("lora.identity", LORA, 5, "lora.fresh", check_identity("lora"), "identity at initialisation"),
+    Item("lora.library", LORA, 7, "lora.library", check_library("lora"), "same logits and gradients as PEFT LoRA"),
+    Item("lora.merge", LORA, 4, "lora.merge", check_merge, "merge: a plain T5 with PEFT's logits"),
+    Item("lora.learns", LORA, 4, "lora.learns", check_learns("lora"), "a short run learns, the backbone unchanged"),
 )

@@ -63,9 +63,13 @@ def _parser() -> argparse.ArgumentParser:
     handout.add_argument("--solved", action="store_true", help="fill the TODOs with the solution (to check the grader)")
 
     grade = commands.add_parser("grade", help="grade completed handout notebooks against the libraries")
-    grade.add_argument("paths", nargs="+", metavar="PATH", help="notebook files, or folders of them")
+    grade.add_argument("paths", nargs="+", metavar="PATH",
+                       help="notebook files, a student's folder of them, or a folder of students' folders")
     grade.add_argument("--json", action="store_true", help="print JSON instead of a table")
     grade.add_argument("--time-limit", type=float, default=300, help="seconds per notebook (default 300)")   # grade.DEFAULT_TIME_LIMIT
+    grade.add_argument("--no-sandbox", action="store_true",
+                       help="run students' code without bubblewrap's isolation (every table then says so)")
+    grade.add_argument("--seed", type=int, help="draw the inputs from this seed (replays a grading); default: a fresh one")
     return parser
 
 
@@ -136,7 +140,8 @@ def _dispatch(args) -> int:
         return 0
     if args.command == "grade":
         from helpers.teaching.grade import main as grade_main
-        return grade_main(args.paths, as_json=args.json, time_limit=args.time_limit)
+        return grade_main(args.paths, as_json=args.json, time_limit=args.time_limit, sandboxed=not args.no_sandbox,
+                          seed=args.seed)
     if args.command == "bench":
         from helpers.tools.bench import main as bench_main
         return bench_main(as_json=args.json, only=args.only, model=args.model)
