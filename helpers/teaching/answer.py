@@ -20,7 +20,7 @@ UNPRIVILEGED = 65534   # "nobody": process limits hold for it, never for root
 def drop_privileges() -> None:
     """Started as root (the grader runs as root in CI): become nobody before any student code runs,
     so that the process limit applies and no capability is left."""
-    if os.getuid() == 0:
+    if os.getuid() == 0 and not os.environ.get("PEFT_GRADE_UNSANDBOXED"):   # --no-sandbox: the TA's own rights
         os.setgroups([])
         os.setresgid(UNPRIVILEGED, UNPRIVILEGED, UNPRIVILEGED)
         os.setresuid(UNPRIVILEGED, UNPRIVILEGED, UNPRIVILEGED)

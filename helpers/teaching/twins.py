@@ -45,6 +45,8 @@ def peft_lora(backbone, rank):
 TWINS = {"prompt": peft_prompt, "adapter": seq_bn, "lora": peft_lora}
 LIBRARY = {"prompt": "PEFT prompt tuning", "adapter": "AdapterHub's SeqBn", "lora": "PEFT LoRA"}
 
+# Tensors only T5 itself has (embedding, norms, position biases): trained, they mean it is not frozen.
+T5_OWN = re.compile(r"(?:^|\.)(?:shared|embed_tokens|layer_norm|final_layer_norm|relative_attention_bias)\.weight$")
 BLOCK = re.compile(r"(?:^|\.)((?:encoder|decoder)\.block\.\d+)\.")
 LORA_PLACE = re.compile(r"^(?:base_model\.model\.)?(.*(?:SelfAttention|EncDecAttention)\.(?:q|v))\.")
 ATTENTION_LINEAR = re.compile(r"^(?:base_model\.model\.)?(.*(?:SelfAttention|EncDecAttention)\.([a-z]+))\.")
@@ -58,6 +60,9 @@ def method_places(method: str, shapes: dict[str, tuple], config: dict, size: int
     """{(place, role): tensor name} for a model's trainable tensors {name: shape}; Failed, naming
     the broken contract, where they are not the method's tensors."""
     d, inner = config["d_model"], config["num_heads"] * config["d_kv"]
+    backbone = sorted(n for n in shapes if T5_OWN.search(n))
+    if backbone:
+        raise Failed(f"the backbone trains too ({_more(backbone)}): freeze it before adding the method")
     if method == "prompt":
         expect_only = [n for n, s in shapes.items() if tuple(s) != (size, d)]
         if len(shapes) != 1 or expect_only:

@@ -58,6 +58,12 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--model", default="t5-small", help="a known T5 shape or a saved folder (random weights)")
     bench.add_argument("--only", nargs="+", metavar="RUN_ID", help="these runs (and full_ft, the yardstick) only")
 
+    _teaching_commands(commands)
+    return parser
+
+
+def _teaching_commands(commands) -> None:
+    """handout and grade: the course kit's two commands."""
     handout = commands.add_parser("handout", help="write the student handout: the notebooks with the from-scratch parts as TODOs")
     handout.add_argument("--out", default="handout/notebooks", help="folder to write (default handout/notebooks)")
     handout.add_argument("--solved", action="store_true", help="fill the TODOs with the solution (to check the grader)")
@@ -70,7 +76,6 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--no-sandbox", action="store_true",
                        help="run students' code without bubblewrap's isolation (every table then says so)")
     grade.add_argument("--seed", type=int, help="draw the inputs from this seed (replays a grading); default: a fresh one")
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
