@@ -60,9 +60,10 @@ grade: $(STAMP)
 	@test -n "$(NB)" || { echo "usage: make grade NB=PATH.ipynb (or a folder of notebooks)"; exit 2; }
 	$(PY) -m helpers grade $(NB)
 
-# JupyterLab from the venv, opened on the notebooks (its python3 kernel is the venv's).
+# JupyterLab from the venv, opened on the notebooks (its python3 kernel is the venv's), with the
+# student's configuration first (jupyter-config/: no grading extension, kernels over IPC).
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks
+	JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter-config$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" $(VENV)/bin/jupyter lab notebooks
 
 # Colab (the notebooks' first cell runs this): the pinned stack into the runtime's own Python,
 # keeping Colab's CUDA build of torch, then helpers itself.

@@ -25,6 +25,12 @@ STAGES = (("01_full_finetuning",),
           ("07_arithmetic",))
 
 
+# The kernel and papermill talk over IPC sockets, not TCP: over TCP ipykernel warns on every start
+# ("Kernel is running over TCP without encryption", on make demo's terminal) and any local user
+# could connect to the ports; jupyter-config/ sets the same for make lab.
+KERNEL_CONFIG = {"KernelManager": {"transport": "ipc"}}
+
+
 def _extra_parameters(args: str) -> dict:
     """'-p epochs 3 -p seeds 2' -> {"epochs": 3, "seeds": 2} (values parsed as papermill does)."""
     import yaml
@@ -40,6 +46,7 @@ def _execute(name: str, out_dir: str, parameters: dict, threads: int | None) -> 
     """One notebook, in a worker process: (name, seconds, None) or (name, seconds, why it failed)."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
+    from traitlets.config import Config
 
     if threads:   # the kernel papermill starts inherits it; torch reads it when it loads
         os.environ["OMP_NUM_THREADS"] = str(threads)
@@ -47,7 +54,7 @@ def _execute(name: str, out_dir: str, parameters: dict, threads: int | None) -> 
     try:
         papermill.execute_notebook(str(REPO_ROOT / "notebooks" / f"{name}.ipynb"), f"{out_dir}/{name}.ipynb",
                                    parameters=parameters, cwd=str(REPO_ROOT / "notebooks"), kernel_name="python3",
-                                   progress_bar=False, log_output=False)
+                                   progress_bar=False, log_output=False, config=Config(KERNEL_CONFIG))
         return name, time.time() - started, None
     except PapermillExecutionError as error:
         return name, time.time() - started, f"cell {error.exec_count}: {error.ename}: {error.evalue}"
