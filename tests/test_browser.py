@@ -180,8 +180,9 @@ def test_every_notebook_opens_unmodified_without_grading_tools(lab):
         tab = driver.find_element("css selector", ".lm-DockPanel-tabBar .lm-TabBar-tab.jp-mod-current")
         assert name in tab.text
         # JupyterLab marks a notebook it changed on opening (kernelspec, language_info) with jp-mod-dirty.
+        now = driver.execute_script(CURRENT + "return w.content.model.toJSON().metadata")
         assert "jp-mod-dirty" not in tab.get_attribute("class").split(), \
-            f"{name}: marked modified on opening; stored metadata {json.loads(committed)['metadata']}"
+            f"{name}: marked modified on opening; stored metadata {json.loads(committed)['metadata']}, JupyterLab's {now}"
         cells = driver.execute_script(CURRENT + "return w.content.widgets.length")
         assert cells == len(json.loads(committed)["cells"])
         if name == "05_lora":
@@ -232,11 +233,11 @@ def test_notebook_05_runs_all_on_the_tiny_profile_with_every_line_in_sight(lab):
     assert not errors, f"error or stderr output (library warnings?): {errors}"
     for mime in ERROR_MIMES:
         assert not driver.find_elements("css selector", f"[data-mime-type='{mime}']"), mime
+    _assert_reload_lines_in_sight(driver)
+    assert not driver.find_elements("css selector", ".jp-TrimmedOutputs"), "outputs hidden behind 'Show more outputs'"
     # Each cell draws its progress bars in one output: the count does not grow with runs or epochs.
     bars = [sum("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in cell) for cell in outputs]
     assert max(bars) == 1, f"progress-bar outputs per code cell: {bars}"
-    assert not driver.find_elements("css selector", ".jp-TrimmedOutputs"), "outputs hidden behind 'Show more outputs'"
-    _assert_reload_lines_in_sight(driver)
     image = driver.find_elements("css selector", ".jp-RenderedImage img")
     assert image and driver.execute_script("return arguments[0].naturalWidth", image[-1]) > 0, "no plot drawn"
     driver.execute_script("arguments[0].scrollIntoView({block: 'end'})", image[-1])
