@@ -55,7 +55,7 @@ def first_step_logits(model, tokenizer, device=None) -> torch.Tensor:
     model.eval()
     with torch.no_grad():
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                       decoder_input_ids=start).logits
+                       decoder_input_ids=start, use_cache=False).logits   # one step: no cache to build
     model.train(was_training)
     return logits.float().cpu()
 
