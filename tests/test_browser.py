@@ -113,7 +113,9 @@ def lab(tmp_path_factory, tiny_backbone_dir, monkeypatch_module):
 
     monkeypatch_module.setattr(SeleniumManager, "binary_paths", refuse)
     home = tmp_path_factory.mktemp("lab")
-    shutil.copytree(REPO / "notebooks", home / "notebooks")
+    (home / "notebooks").mkdir()
+    for name in NOTEBOOKS:
+        shutil.copy2(REPO / "notebooks" / f"{name}.ipynb", home / "notebooks")
     server = Lab(home, home / "notebooks")
     driver = None
     try:
@@ -156,7 +158,9 @@ def _open(driver, name: str) -> None:
           w.sessionContext.session && w.sessionContext.session.kernel &&
           w.sessionContext.session.kernel.status === 'idle' && w.content.widgets.length > 0""",
           60, f"{name}: never opened with an idle kernel", name)
-    time.sleep(1.0)   # the kernel-info reply lands on the metadata just after the kernel turns idle
+    # JupyterLab writes the kernel-info reply (language_info) into the metadata once it resolves.
+    driver.execute_script(CURRENT + "return w.sessionContext.session.kernel.info.then(() => true)")
+    time.sleep(1.0)
 
 
 def _dialogs(driver) -> list[str]:

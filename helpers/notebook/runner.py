@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
@@ -27,7 +28,9 @@ STAGES = (("01_full_finetuning",),
 
 # The kernel and papermill talk over IPC sockets, not TCP: over TCP ipykernel warns on every start
 # ("Kernel is running over TCP without encryption", on make demo's terminal) and any local user
-# could connect to the ports; jupyter-config/ sets the same for make lab.
+# could connect to the ports; jupyter-config/ sets the same for make lab. The sockets' path must be
+# absolute and the kernel's own: by default it is "kernel-ipc-N" in the kernel's working folder,
+# notebooks/, shared by the notebooks that run side by side.
 KERNEL_CONFIG = {"KernelManager": {"transport": "ipc"}}
 
 
@@ -52,9 +55,12 @@ def _execute(name: str, out_dir: str, parameters: dict, threads: int | None) -> 
         os.environ["OMP_NUM_THREADS"] = str(threads)
     started = time.time()
     try:
-        papermill.execute_notebook(str(REPO_ROOT / "notebooks" / f"{name}.ipynb"), f"{out_dir}/{name}.ipynb",
-                                   parameters=parameters, cwd=str(REPO_ROOT / "notebooks"), kernel_name="python3",
-                                   progress_bar=False, log_output=False, config=Config(KERNEL_CONFIG))
+        with tempfile.TemporaryDirectory(prefix="peft-kernel-") as sockets:
+            config = Config(KERNEL_CONFIG)
+            config.KernelManager.ip = f"{sockets}/kernel"   # -> {sockets}/kernel-1 .. -5, removed after
+            papermill.execute_notebook(str(REPO_ROOT / "notebooks" / f"{name}.ipynb"), f"{out_dir}/{name}.ipynb",
+                                       parameters=parameters, cwd=str(REPO_ROOT / "notebooks"), kernel_name="python3",
+                                       progress_bar=False, log_output=False, config=config)
         return name, time.time() - started, None
     except PapermillExecutionError as error:
         return name, time.time() - started, f"cell {error.exec_count}: {error.ename}: {error.evalue}"
