@@ -9,7 +9,9 @@ reload lines ("-> same model") are on screen without "Show more outputs", the pl
 Screenshots of the opened and the finished notebook go to the test's temporary folder.
 
 The notebooks are copies in a temporary folder (the repository's stay untouched), as are
-Jupyter's config, data and runtime folders (nothing of the user's Jupyter setup leaks in)."""
+Jupyter's config, data and runtime folders (nothing of the user's Jupyter setup leaks in). One
+setting differs from `make lab`: `expose_app_in_browser`, so that the test can read the notebook
+model (outputs, kernel state) beside the page; it changes nothing on screen."""
 from __future__ import annotations
 
 import json
