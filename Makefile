@@ -60,17 +60,21 @@ grade: $(STAMP)
 	@test -n "$(NB)" || { echo "usage: make grade NB=PATH.ipynb (or a folder of notebooks)"; exit 2; }
 	$(PY) -m helpers grade $(NB)
 
-# JupyterLab from the venv, opened on the notebooks (its python3 kernel is the venv's).
+# JupyterLab from the venv, opened on the notebooks (its python3 kernel is the venv's), with the
+# student's configuration first (jupyter-config/: no grading extension, kernels over IPC).
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks
+	JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter-config$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" $(VENV)/bin/jupyter lab notebooks
 
 # Colab (the notebooks' first cell runs this): the pinned stack into the runtime's own Python,
-# keeping Colab's CUDA build of torch, then helpers itself.
+# keeping Colab's CUDA build of torch and its own Jupyter (ipykernel, ipywidgets and the tools
+# only `make lab`, `make test` and `make handout` use would replace the ones Colab's front end
+# runs on), then helpers itself. PIP: which pip (tests/test_colab.py gives a stand-in venv's).
+PIP ?= pip
+COLAB_SKIP := torch|jupyterlab|ipykernel|ipywidgets|nbgrader|pytest|pypdf|selenium
 colab:
-	grep -v '^torch==' requirements.txt > /tmp/requirements-colab.txt
-	pip install --quiet -r /tmp/requirements-colab.txt
-	pip install --quiet --no-deps -r requirements-opendelta.txt
-	pip install --quiet --no-deps -e .
+	grep -v -E '^($(COLAB_SKIP))==' requirements.txt | $(PIP) install --quiet -r /dev/stdin
+	$(PIP) install --quiet --no-deps -r requirements-opendelta.txt
+	$(PIP) install --quiet --no-deps -e .
 
 # Generated outputs only; the virtual environment stays (remove .venv by hand to reinstall).
 clean:

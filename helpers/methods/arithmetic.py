@@ -144,6 +144,8 @@ def as_adapters(backbone: nn.Module, updates: dict[str, LoRAUpdate]) -> nn.Modul
     import adapters
     from adapters import LoRAConfig
 
+    from helpers.methods import via_adapterhub  # noqa: F401  (its filters of adapters' false alarms)
+
     adapters.init(backbone)
     for name, update in updates.items():
         backbone.add_adapter(name, config=LoRAConfig(r=update.rank, alpha=update.scaling * update.rank,

@@ -3,6 +3,7 @@ initialised as its from-scratch twin, with the library's quirks handled narrowly
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 from pathlib import Path
 
@@ -15,6 +16,24 @@ ADAPTER_NAME = "sentiment"
 # adapters 1.3.0's T5 code still passes `past_key_value` (deprecated for transformers 4.58);
 # harmless on the pinned 4.57.6, and repeated on every forward otherwise.
 warnings.filterwarnings("ignore", message="`past_key_value` is deprecated", category=FutureWarning)
+
+
+class _ResetFalseAlarm(logging.Filter):
+    """adapters 1.3.0's `set_active_adapters` first calls `reset_adapter`, which opens a forward
+    context while no adapter is active yet, so it logs "There are adapters available but none are
+    activated for the forward pass" although no forward pass runs and the call is activating one.
+    Only that record is dropped: the same warning from a real forward pass still shows."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.getMessage().startswith("There are adapters available but none are activated"):
+            return True
+        frame = sys._getframe()
+        while frame is not None and frame.f_code.co_name != "reset_adapter":
+            frame = frame.f_back
+        return frame is None
+
+
+logging.getLogger("adapters.model_mixin").addFilter(_ResetFalseAlarm())
 
 
 def seq_bn_config(d_model: int, bottleneck: int):

@@ -55,19 +55,19 @@ def first_step_logits(model, tokenizer, device=None) -> torch.Tensor:
     model.eval()
     with torch.no_grad():
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                       decoder_input_ids=start).logits
+                       decoder_input_ids=start, use_cache=False).logits   # one step: no cache to build
     model.train(was_training)
     return logits.float().cpu()
 
 
-def check_identity(model, reference, tokenizer, atol: float = 0.0) -> bool:
+def check_identity(model, reference, tokenizer, atol: float = 0.0) -> None:
     """Does `model` compute what the pretrained `reference` does? Printed with the largest
-    difference; atol > 0 for libraries whose T5 code differs from plain T5 by rounding."""
+    difference; atol > 0 for libraries whose T5 code differs from plain T5 by rounding. Returns
+    nothing, so that the cell that ends with it shows the printed line and no stray value."""
     difference = (first_step_logits(model, tokenizer) - first_step_logits(reference, tokenizer)).abs().max().item()
     same = difference <= atol
     print(f"identity at initialisation: max |logit difference| to the pretrained model {difference:.2e} -> "
           f"{'identical' if same else 'NOT identical'}" + (f" (tolerance {atol:g})" if atol else ""))
-    return same
 
 
 def plot_accuracy(*records) -> None:
@@ -98,10 +98,11 @@ def summarise(*records) -> None:
               f"test {record['test_accuracy']:.1%}  trainable {record['trainable_params']:,}")
 
 
-def reload_and_check(experiment, model, result) -> float:
+def reload_and_check(experiment, model, result) -> None:
     """Load the saved weights into a fresh backbone: the test accuracy must equal the run's own,
     and the logits those of the notebook's `model`, which proves that `model` is the trained
-    object and that the file holds everything the method needs."""
+    object and that the file holds everything the method needs. Printed, nothing returned (a
+    cell ending with it shows no stray number)."""
     from helpers.methods.registry import load_weights
     from helpers.training.evaluation import label_accuracy
 
@@ -117,4 +118,3 @@ def reload_and_check(experiment, model, result) -> float:
           f"(training run: {trained:.4f}) -> {'same' if same else 'DIFFERENT'}")
     print(f"the notebook's trained `model` against the reloaded weights: max |logit difference| {difference:.2e} -> "
           f"{'same model' if difference < 1e-5 else 'DIFFERENT'}")
-    return accuracy

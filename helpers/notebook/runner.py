@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
@@ -23,6 +24,14 @@ NOTEBOOKS = ("01_full_finetuning", "02_prompt_tuning", "03_adapter", "04_adapter
 STAGES = (("01_full_finetuning",),
           ("06_beyond", "02_prompt_tuning", "05_lora", "04_adapter_adapterhub", "03_adapter"),
           ("07_arithmetic",))
+
+
+# The kernel and papermill talk over IPC sockets, not TCP: over TCP ipykernel warns on every start
+# ("Kernel is running over TCP without encryption", on make demo's terminal) and any local user
+# could connect to the ports; jupyter-config/ sets the same for make lab. The sockets' path must be
+# absolute and the kernel's own: by default it is "kernel-ipc-N" in the kernel's working folder,
+# notebooks/, shared by the notebooks that run side by side.
+KERNEL_CONFIG = {"KernelManager": {"transport": "ipc"}}
 
 
 def _extra_parameters(args: str) -> dict:
@@ -40,14 +49,18 @@ def _execute(name: str, out_dir: str, parameters: dict, threads: int | None) -> 
     """One notebook, in a worker process: (name, seconds, None) or (name, seconds, why it failed)."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
+    from traitlets.config import Config
 
     if threads:   # the kernel papermill starts inherits it; torch reads it when it loads
         os.environ["OMP_NUM_THREADS"] = str(threads)
     started = time.time()
     try:
-        papermill.execute_notebook(str(REPO_ROOT / "notebooks" / f"{name}.ipynb"), f"{out_dir}/{name}.ipynb",
-                                   parameters=parameters, cwd=str(REPO_ROOT / "notebooks"), kernel_name="python3",
-                                   progress_bar=False, log_output=False)
+        with tempfile.TemporaryDirectory(prefix="peft-kernel-") as sockets:
+            config = Config(KERNEL_CONFIG)
+            config.KernelManager.ip = f"{sockets}/kernel"   # -> {sockets}/kernel-1 .. -5, removed after
+            papermill.execute_notebook(str(REPO_ROOT / "notebooks" / f"{name}.ipynb"), f"{out_dir}/{name}.ipynb",
+                                       parameters=parameters, cwd=str(REPO_ROOT / "notebooks"), kernel_name="python3",
+                                       progress_bar=False, log_output=False, config=config)
         return name, time.time() - started, None
     except PapermillExecutionError as error:
         return name, time.time() - started, f"cell {error.exec_count}: {error.ename}: {error.evalue}"

@@ -21,9 +21,10 @@ class Composition:
         self.predictions: dict[str, dict[str, torch.Tensor]] = {}
         self.rows: dict[str, dict] = {}
 
-    def score(self, name: str, model, operation: str, compare_with: tuple[str, ...] = ()) -> dict:
+    def score(self, name: str, model, operation: str, compare_with: tuple[str, ...] = ()) -> None:
         """Accuracy of `model` on validation and test; share of test labels flipped against each
-        model named in `compare_with` (scored earlier)."""
+        model named in `compare_with` (scored earlier). Printed and kept in `rows[name]`; nothing
+        returned, so a notebook cell ending with it shows no stray dictionary."""
         experiment, device = self.experiment, self.experiment.accelerator.device
         model = model.to(device)
         data, accuracy = experiment.data, {}
@@ -35,9 +36,8 @@ class Composition:
         flips = {other: (self.predictions[name]["test"] != self.predictions[other]["test"]).float().mean().item()
                  for other in compare_with}
         self.rows[name] = {"operation": operation, **accuracy, "test_flip_rate": flips}
-        flip_text = "".join(f", flips {rate:.1%} of {other}'s test labels" for other, rate in flips.items())
+        flip_text = "".join(f", flips {rate:.1%} of the test labels {other!r} predicts" for other, rate in flips.items())
         print(f"{name:<34} val {accuracy['val_accuracy']:.1%}  test {accuracy['test_accuracy']:.1%}{flip_text}")
-        return self.rows[name]
 
     def write(self, differences: dict[str, float]) -> dict:
         """The results file: every scored model, and the measured gaps between implementations."""

@@ -29,9 +29,43 @@ def make_accelerator(profile: str | None = None):
 
 def progress(iterable, desc: str, rank: int = 0, **kwargs):
     """Only the first process draws; TQDM_DISABLE=1 silences bars (tests, logs), which an
-    explicit `disable` would override, hence the check here."""
+    explicit `disable` would override, hence the check here. In a notebook every bar of a cell
+    is drawn in one output (see _cell_slot)."""
     quiet = rank != 0 or os.environ.get("TQDM_DISABLE", "").lower() in {"1", "true", "yes"}
-    return tqdm(iterable, desc=desc, leave=False, disable=quiet, mininterval=0.5, **kwargs)
+    if quiet or not _in_notebook():
+        return tqdm(iterable, desc=desc, leave=False, disable=quiet, mininterval=0.5, **kwargs)
+    bar = tqdm(iterable, desc=desc, leave=False, mininterval=0.5, display=False, **kwargs)
+    _cell_slot(bar.container)
+    return bar
+
+
+def _in_notebook() -> bool:
+    """tqdm.auto chose the widget bar: a Jupyter kernel with ipywidgets."""
+    from tqdm.notebook import tqdm as widget_tqdm
+
+    return issubclass(tqdm, widget_tqdm)
+
+
+# The output the current cell's bars are drawn in: {execution count: its display handle}.
+_SLOT: dict = {}
+
+
+def _cell_slot(widget) -> None:
+    """Show `widget` in the one output the current cell keeps for progress bars: the first bar
+    opens it, each later bar replaces it. JupyterLab renders at most 50 outputs per cell (the
+    rest behind "Show more outputs"), and a finished bar, even one that hides itself
+    (leave=False), stays an output: a cell that trains and evaluates several runs would push
+    its last lines (the reload check) out of sight with one output per bar."""
+    from IPython import get_ipython
+    from IPython.display import DisplayHandle
+
+    cell = getattr(get_ipython(), "execution_count", None)   # the same for every call within one cell
+    if cell not in _SLOT:
+        _SLOT.clear()
+        _SLOT[cell] = DisplayHandle()
+        _SLOT[cell].display(widget)
+    else:
+        _SLOT[cell].update(widget)
 
 
 class StopRequested:
