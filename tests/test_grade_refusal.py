@@ -24,3 +24,15 @@ def test_no_sandbox_grades_and_every_table_says_so(tmp_path, capsys):
     table = capsys.readouterr().out
     assert table.startswith("NOT SANDBOXED (--no-sandbox)") and table.rstrip().splitlines()[-1].startswith("NOT SANDBOXED")
     assert "total (graded automatically): 30/30 points (100.0%)" in table
+
+
+def test_readme_says_what_each_item_checks_with_its_points():
+    """The TA's table of items in the README lists exactly the grader's items and points."""
+    import re
+    from pathlib import Path
+
+    from helpers.teaching.items import ITEMS
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    rows = dict(re.findall(r"^\| `([a-z]+\.[a-z]+)` \| (\d+) \|", readme, flags=re.MULTILINE))
+    assert rows == {item.key: str(item.points) for item in ITEMS}
