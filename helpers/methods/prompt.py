@@ -79,7 +79,6 @@ class SoftPromptT5(nn.Module):
 
     @torch.no_grad()
     def generate(self, input_ids, attention_mask, **kwargs):
-        # Through _encoder_inputs, so generation sees the prompt forward sees. Not spelled like
-        # forward's solution: the student repository ships this method and must not show it.
+        # Through _encoder_inputs, so that generation sees the prompt that forward sees.
         prompted = self._encoder_inputs(input_ids, attention_mask)   # (embeddings, mask)
         return self.backbone.generate(inputs_embeds=prompted[0], attention_mask=prompted[1], **kwargs)
