@@ -1,5 +1,6 @@
-"""`python -m helpers run|evaluate|zero-shot|params|report|notebooks|bench|handout|grade`: the command line over the same functions the
-notebooks call. Mistakes a user can fix print one line and exit 2 (tracebacks with --debug)."""
+"""`python -m helpers COMMAND`: the command line over the same functions the notebooks call (the
+list below; handout and grade only in the TA's repository). Mistakes a user can fix print one line
+and exit 2 (tracebacks with --debug)."""
 from __future__ import annotations
 
 import argparse
