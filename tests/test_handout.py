@@ -205,6 +205,15 @@ def test_solved_repository_runs_notebooks_02_03_05_end_to_end(repos, study_root)
     assert not (repo / "runs").exists()
 
 
+@pytest.mark.slow
+def test_the_students_own_tests_pass_on_the_blank_repository(repos):
+    repo = repos / "blank"   # no cache provider: pytest would write .pytest_cache into the repository
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], cwd=repo,
+                          env=student_env(repo), capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert " passed" in done.stdout and "skipped" not in done.stdout
+
+
 def test_repo_url_lands_in_every_colab_cell(tmp_path):
     url = "https://git.example.org/course/peft-t5-course.git"
     out = write_student_repo(tmp_path / "published", repo_url=url)
