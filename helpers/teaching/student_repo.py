@@ -26,7 +26,7 @@ from helpers.teaching.handout import NOTEBOOK_DIR, TAG_PREFIX, clear_all_solutio
 
 PACKAGE = Path(__file__).resolve().parents[1]   # the TA's helpers
 TA_ONLY = ("teaching",)                         # subpackages of helpers the students never get
-TEMPLATES = Path(__file__).resolve().parent / "student"
+TEMPLATES = REPO_ROOT / "student"                # the files only students get: README template, .gitignore, tests
 MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 # The Makefile targets students get; handout, grade and bench are the TA's.
 STUDENT_TARGETS = ("setup", "test", "lab", "colab", "run-all", "report", "demo", "params", "clean")
