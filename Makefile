@@ -51,9 +51,10 @@ bench: $(STAMP)
 params: $(STAMP)
 	$(PY) -m helpers params
 
-# The student handout (generated, ignored by git): the notebooks with the from-scratch parts as TODOs.
+# The student repository (generated, ignored by git): notebooks with TODOs, helpers without the
+# solutions. REPO_URL: its published address, for the notebooks' Colab cell. Refuses a non-empty handout/.
 handout: $(STAMP)
-	$(PY) -m helpers handout --out handout/notebooks
+	$(PY) -m helpers handout --out handout $(if $(REPO_URL),--repo-url "$(REPO_URL)")
 
 # Grade a completed handout notebook, or a folder of them: make grade NB=submissions/alice/05_lora.ipynb
 grade: $(STAMP)

@@ -149,7 +149,7 @@ def test_prefix_starts_from_the_backbones_own_keys_and_values(small_t5):
     """prefix_init reads each decoder layer's self-attention k and v for real tokens."""
     model = with_prefix(small_t5, n=3)
     assert model.prefix.shape == (3, 2, 2, 4, 8)                   # (n, decoder layers, k/v, heads, d_kv)
-    from helpers.methods.prompt import sample_real_tokens
+    from helpers.methods.prefix import sample_real_tokens
 
     tokens = sample_real_tokens(small_t5.config.vocab_size, 3, 0, [0, 1, 2])
     embedded = small_t5.get_input_embeddings()(tokens)            # decoder layer 0 reads the normed embeddings

@@ -14,15 +14,6 @@ from helpers.methods.inject import freeze
 COMMON_TOKENS = 5000   # T5's sentencepiece ids are roughly frequency-ordered: sample common words
 
 
-def sample_real_tokens(vocabulary_size: int, n_tokens: int, seed: int, special_ids) -> torch.Tensor:
-    """Ids of n randomly sampled common tokens, never <pad>, </s>, ... (which rows 0..n-1 are); the
-    same draw as init_from_vocabulary, which a student writes on their own (prefix_init uses this)."""
-    generator = torch.Generator().manual_seed(seed)
-    limit = min(COMMON_TOKENS, vocabulary_size)
-    candidates = torch.tensor([i for i in range(limit) if i not in set(special_ids)])
-    return candidates[torch.randperm(len(candidates), generator=generator)[:n_tokens]]
-
-
 def init_from_vocabulary(embedding: nn.Embedding, n_tokens: int, seed: int, special_ids) -> torch.Tensor:
     """Embeddings of n randomly sampled real tokens (not <pad>, </s>, ... as rows 0..n-1 would be).
 
@@ -91,5 +82,6 @@ class SoftPromptT5(nn.Module):
 
     @torch.no_grad()
     def generate(self, input_ids, attention_mask, **kwargs):
-        embeds, mask = self._encoder_inputs(input_ids, attention_mask)
-        return self.backbone.generate(inputs_embeds=embeds, attention_mask=mask, **kwargs)
+        # Through _encoder_inputs, so that generation sees the prompt that forward sees.
+        prompted = self._encoder_inputs(input_ids, attention_mask)   # (embeddings, mask)
+        return self.backbone.generate(inputs_embeds=prompted[0], attention_mask=prompted[1], **kwargs)

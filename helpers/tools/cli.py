@@ -1,9 +1,12 @@
-"""`python -m helpers run|evaluate|zero-shot|params|report|notebooks|bench|handout|grade`: the command line over the same functions the
-notebooks call. Mistakes a user can fix print one line and exit 2 (tracebacks with --debug)."""
+"""`python -m helpers COMMAND`: the command line over the same functions the notebooks call (the
+list below; handout and grade only in the TA's repository). Mistakes a user can fix print one line
+and exit 2 (tracebacks with --debug)."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
+import traceback
 
 from helpers import UserError
 
@@ -58,15 +61,17 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--model", default="t5-small", help="a known T5 shape or a saved folder (random weights)")
     bench.add_argument("--only", nargs="+", metavar="RUN_ID", help="these runs (and full_ft, the yardstick) only")
 
-    _teaching_commands(commands)
+    if importlib.util.find_spec("helpers.teaching") is not None:   # the TA's repository; the student's has none
+        _teaching_commands(commands)
     return parser
 
 
 def _teaching_commands(commands) -> None:
     """handout and grade: the course kit's two commands."""
-    handout = commands.add_parser("handout", help="write the student handout: the notebooks with the from-scratch parts as TODOs")
-    handout.add_argument("--out", default="handout/notebooks", help="folder to write (default handout/notebooks)")
-    handout.add_argument("--solved", action="store_true", help="fill the TODOs with the solution (to check the grader)")
+    handout = commands.add_parser("handout", help="write the student repository: notebooks with TODOs, helpers without solutions")
+    handout.add_argument("--out", default="handout", help="an empty or new folder to write (default handout)")
+    handout.add_argument("--solved", action="store_true", help="keep the solutions in place (to check the grader)")
+    handout.add_argument("--repo-url", help="the published student repository's address, written into the notebooks' Colab cell")
 
     grade = commands.add_parser("grade", help="grade completed handout notebooks against the libraries")
     grade.add_argument("paths", nargs="+", metavar="PATH",
@@ -86,6 +91,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except NotImplementedError as error:
+        if args.debug:
+            raise
+        # The student repository's helpers: the pieces the notebooks teach are blank there.
+        where = traceback.extract_tb(error.__traceback__)[-1].name
+        print(f"error: {where} is blank in this repository's helpers: write it in its notebook and run the "
+              "notebook (the command line uses helpers' copy)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: the last finished epoch's checkpoint is kept; continue with --resume", file=sys.stderr)
@@ -139,9 +152,9 @@ def _dispatch(args) -> int:
         from helpers.notebook.runner import run_notebooks
         return run_notebooks(args.profile, args.papermill_args, args.only, model=args.model, jobs=args.jobs)
     if args.command == "handout":
-        from helpers.teaching.handout import make_handout
-        for path in make_handout(args.out, solved=args.solved):
-            print(path)
+        from helpers.teaching.student_repo import write_student_repo
+        out = write_student_repo(args.out, solved=args.solved, repo_url=args.repo_url)
+        print(f"student repository{' (solved)' if args.solved else ''} written to {out}")
         return 0
     if args.command == "grade":
         from helpers.teaching.grade import main as grade_main

@@ -63,7 +63,7 @@ class Experiment:
         counts = count_parameters(model)
         predicted, words = formula(self.run, model.config, self.settings.method_size(self.run))
         self.log(counts.line(f"{self.run.run_id} (seed {seed})") +
-                 f"; added {counts.total - self.backbone_parameters:,} (formula {predicted:,})")
+                 f"; added {counts.total - self.backbone_parameters:,} (formula {_number(predicted)})")
         result = fit(model, self.data, self.settings, tokenizer=self.tokenizer, label_ids=self.label_ids,
                      run_id=self.run.run_id, seed=seed, resume=self.resume, log=self.log, accelerator=self.accelerator)
         if seed == self.seeds[0] and self.accelerator.is_main_process:
@@ -99,6 +99,11 @@ def run_experiment(run_id: str, settings: Settings, *, resume: bool = False, log
     experiment.fit_remaining_seeds(lambda backbone, seed: build_model(experiment.run, backbone, experiment.tokenizer,
                                                                       settings, seed))
     return experiment.finish()
+
+
+def _number(value) -> str:
+    """A count with thousands separators, or "not written" (a cleared formula, the student repository)."""
+    return "not written" if value is None else f"{value:,}"
 
 
 def _mean_std(values):
