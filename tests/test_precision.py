@@ -65,8 +65,21 @@ def trainable(model) -> dict[str, torch.Tensor]:
     return {name: p for name, p in model.named_parameters() if p.requires_grad}
 
 
+@pytest.fixture()
+def strict_embedding(monkeypatch):
+    """On the meta device an embedding accepts indices on the CPU; CUDA refuses them: so here too."""
+    original = torch.nn.functional.embedding
+
+    def embedding(indices, weight, *args, **kwargs):
+        if indices.device != weight.device:
+            raise RuntimeError(f"embedding indices on {indices.device}, its weights on {weight.device}")
+        return original(indices, weight, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "embedding", embedding)
+
+
 @pytest.mark.parametrize("run_id", RUN_IDS)
-def test_every_run_builds_trains_and_scores_on_the_device_of_its_backbone(run_id):
+def test_every_run_builds_trains_and_scores_on_the_device_of_its_backbone(run_id, strict_embedding):
     from helpers.training.evaluation import label_logits
 
     model = built(run_id, "meta")
@@ -139,6 +152,18 @@ def test_a_bf16_fit_leaves_the_trained_model_plain_and_the_accelerator_empty(tin
     difference = (first_step_logits(model, experiment.tokenizer) - first_step_logits(reloaded, experiment.tokenizer))
     assert difference.abs().max().item() < 1e-5   # the notebooks' reload-check bar
     assert experiment.finish()["precision"] == "bf16"
+
+
+def test_notebook_07_scores_under_the_autocast_of_every_other_accuracy(tiny_backbone_dir, fresh_accelerate_state):
+    from helpers.training.compose import Composition
+    from helpers.training.experiment import Experiment
+
+    settings = settings_for("lora_scratch_8", "tiny", {"test_limit": 32, "val_size": 32, "precision": "bf16"})
+    experiment = Experiment("lora_scratch_8", settings, log=lambda *_: None)
+    entered, autocast = [], experiment.accelerator.autocast
+    experiment.accelerator.autocast = lambda *args, **kwargs: entered.append(1) or autocast(*args, **kwargs)
+    Composition(experiment).score("backbone", experiment.pretrained(), "no module")
+    assert entered, "notebook 07 scored outside the accelerator's autocast"
 
 
 @pytest.mark.parametrize("capability, expected", [((7, 0), "fp32"), ((7, 5), "fp32"), ((8, 0), "bf16"),
