@@ -15,6 +15,8 @@ on `device.type == "cuda"`. `make gpu-check` runs those on a GPU.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -186,3 +188,26 @@ def test_auto_precision_is_fp32_on_a_cpu_and_bad_values_are_refused(monkeypatch)
     assert resolve_precision("auto") == "fp32" and resolve_precision("bf16") == "bf16"
     with pytest.raises(UserError, match="auto, bf16, fp32"):
         settings_for("lora_scratch_8", "tiny", {"precision": "fp16"})
+
+
+def test_notebook_05_in_bf16_reloads_and_merges_the_same_model(tiny_backbone_dir, tmp_path):
+    """The student's path: notebook 05 under papermill with precision=bf16 (accelerate's CPU bf16).
+    Its three reload checks and its merge check compare the trained `model`, in fp32 after
+    training, with fp32 copies: equal within the notebooks' bar only if no autocast is left on it."""
+    import json
+    import re
+
+    import papermill
+
+    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
+    output = tmp_path / "05_lora.ipynb"
+    overrides = {"precision": "bf16", "train_limit": 256, "test_limit": 128, "generate_eval": False}
+    papermill.execute_notebook(str(notebooks / "05_lora.ipynb"), str(output), cwd=str(notebooks),
+                               parameters={"profile": "tiny", "epochs": 1, "overrides": overrides},
+                               kernel_name="python3", progress_bar=False)
+    cells = json.loads(output.read_text())["cells"]
+    text = "".join("".join(o.get("text", "")) for c in cells if c["cell_type"] == "code" for o in c.get("outputs", []))
+    assert "bf16" in text                                                    # the experiment says what it runs in
+    assert text.count("-> same model") == 3 and "DIFFERENT" not in text
+    merged = float(re.search(r"max \|merged - unmerged\| logit difference: (\S+);", text)[1])
+    assert merged < 1e-5   # the reload check's bar: merging changes only rounding
