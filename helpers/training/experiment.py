@@ -17,7 +17,7 @@ from helpers.methods.registry import build_model, save_weights
 from helpers.models.backbones import label_token_ids, load_backbone
 from helpers.study.results import device_description, git_commit, versions, write_results
 from helpers.study.runs import get_run
-from helpers.study.settings import PROFILES, Settings, non_default_settings
+from helpers.study.settings import PROFILES, Settings, describe_non_default, non_default_settings
 from helpers.study.sources import check_sources
 from helpers.training.loop import FitResult, fit
 from helpers.training.runtime import make_accelerator, precision_name
@@ -45,6 +45,9 @@ class Experiment:
                  f"{len(self.data['val']):,} validation, {len(self.data['test']):,} test reviews; lr {settings.lr:g}, "
                  f"{settings.epochs} epochs, batch {settings.batch_size} x {self.accelerator.num_processes} process(es), "
                  f"{precision_name(self.accelerator)}")
+        changed = describe_non_default(non_default_settings(run_id, settings))
+        if changed:   # said at the start, and kept in the results file and the report
+            self.log(f"{changed}: not the assignment's protocol, so not comparable with its numbers")
 
     def pretrained(self):
         """A fresh, untouched copy of the pretrained backbone (e.g. the reference for an identity check)."""
