@@ -1,4 +1,4 @@
-"""`python -m helpers run|evaluate|zero-shot|params|report|notebooks|bench|handout|grade`: the command line over the same functions the
+"""`python -m helpers run|evaluate|zero-shot|params|report|notebooks|bench|gpu-check|handout|grade`: the command line over the same functions the
 notebooks call. Mistakes a user can fix print one line and exit 2 (tracebacks with --debug)."""
 from __future__ import annotations
 
@@ -57,6 +57,15 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
     bench.add_argument("--model", default="t5-small", help="a known T5 shape or a saved folder (random weights)")
     bench.add_argument("--only", nargs="+", metavar="RUN_ID", help="these runs (and full_ft, the yardstick) only")
+    bench.add_argument("--precision", default="auto", help="auto (bf16 on GPUs that compute it natively), bf16 or fp32")
+    bench.add_argument("--projection", action="store_true",
+                       help="print only the PROJECTED time per notebook on T4, L4, A100 and H100 (no measurement)")
+    bench.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE",
+                       help="with --projection: settings to project, e.g. --set epochs=3 --set max_length=256")
+
+    gpu = commands.add_parser("gpu-check", help="one prepared GPU check: short bf16 and fp32 fits, reload checks, "
+                                                "peak memory, samples/s, then the bench (make gpu-check)")
+    gpu.add_argument("--cpu-smoke", action="store_true", help="a reduced form for a CPU, in seconds (the test suite's)")
 
     handout = commands.add_parser("handout", help="write the student handout: the notebooks with the from-scratch parts as TODOs")
     handout.add_argument("--out", default="handout/notebooks", help="folder to write (default handout/notebooks)")
@@ -138,6 +147,18 @@ def _dispatch(args) -> int:
         from helpers.teaching.grade import main as grade_main
         return grade_main(args.paths, as_json=args.json, time_limit=args.time_limit)
     if args.command == "bench":
+        from helpers.study.settings import check_precision, parse_assignments, settings_for
+
+        check_precision(args.precision)
+        if args.projection:
+            overrides = parse_assignments(args.overrides)
+            settings_for("full_ft", "full", overrides)   # a bad setting is refused in one line
+            from helpers.tools.projection import format_projection
+            print(format_projection(overrides))
+            return 0
         from helpers.tools.bench import main as bench_main
-        return bench_main(as_json=args.json, only=args.only, model=args.model)
+        return bench_main(as_json=args.json, only=args.only, model=args.model, precision=args.precision)
+    if args.command == "gpu-check":
+        from helpers.tools.gpu_check import main as gpu_check_main
+        return gpu_check_main(cpu_smoke=args.cpu_smoke)
     return 1
