@@ -3,8 +3,9 @@ end the epoch (validate, keep the best, checkpoint), and the final test of the b
 
 AdamW with warmup and linear decay, gradient clipping, bf16 autocast where the GPU computes it
 natively or `precision=bf16` asks for it (never fp16: T5 overflows). `accelerate` handles
-devices, mixed precision and several processes (torchrun / accelerate launch). `fit` trains the very model it is given, in place: afterwards
-that object carries the best epoch's weights, and is plain again (no autocast wrapper on it).
+devices, mixed precision and several processes (torchrun / accelerate launch). `fit` trains
+the very model it is given, in place: afterwards that object carries the best epoch's weights,
+and is plain again (no autocast wrapper on it).
 """
 from __future__ import annotations
 
