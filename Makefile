@@ -11,7 +11,7 @@ NB_ARGS ?=
 # tiny runs train on one CPU thread each, so two at once take half the time on two cores.
 JOBS    ?= 1
 
-.PHONY: setup test demo run-all report bench params handout grade lab colab clean
+.PHONY: setup test demo run-all report bench gpu-check params handout grade lab colab clean
 
 setup: $(STAMP)
 
@@ -47,6 +47,12 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m helpers bench
+
+# One prepared check of the GPU paths, no hub needed: short bf16 and fp32 fits with the reload check,
+# peak memory, samples/s, then the bench; one table. Under 8 minutes on one GPU. On a CPU:
+# `$(PY) -m helpers gpu-check --cpu-smoke` runs a reduced form in seconds (the test suite does).
+gpu-check: $(STAMP)
+	$(PY) -m helpers gpu-check
 
 params: $(STAMP)
 	$(PY) -m helpers params

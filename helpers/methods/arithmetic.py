@@ -86,11 +86,12 @@ def negate(update: LoRAUpdate) -> LoRAUpdate:
 
 
 def merge_into(backbone: nn.Module, update: LoRAUpdate) -> nn.Module:
-    """W += delta W in every wrapped linear of a plain T5 (in place); returns it."""
+    """W += delta W in every wrapped linear of a plain T5 (in place); returns it. The update is
+    read from a file (on the CPU): it moves to the weight's device and dtype before the sum."""
     with torch.no_grad():
         for path in update.A:
             linear = backbone.get_submodule(path)
-            linear.weight += update.delta(path).to(linear.weight.dtype)
+            linear.weight += update.delta(path).to(linear.weight.device, linear.weight.dtype)
     return backbone
 
 
@@ -110,10 +111,12 @@ def negate_ia3(scales: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def merge_ia3_into(backbone: nn.Module, scales: dict[str, torch.Tensor]) -> nn.Module:
-    """Fold the scales into the frozen weights: rows for k and v (outputs), columns for wo (inputs)."""
+    """Fold the scales into the frozen weights: rows for k and v (outputs), columns for wo (inputs).
+    The scales (read from a file, on the CPU) move to the weight's device and dtype first."""
     with torch.no_grad():
         for path, scale in scales.items():
             linear = backbone.get_submodule(path)
+            scale = scale.to(linear.weight.device, linear.weight.dtype)
             if path.endswith("wo"):
                 linear.weight *= scale[None, :]
             else:

@@ -11,7 +11,7 @@ from helpers.methods import via_adapterhub, via_opendelta, via_peft
 from helpers.methods.adapter import add_adapters
 from helpers.methods.bitfit import add_bitfit
 from helpers.methods.ia3 import add_ia3
-from helpers.methods.inject import train_last_blocks
+from helpers.methods.inject import kept_in_place, train_last_blocks
 from helpers.methods.lora import add_lora
 from helpers.methods.prefix import PrefixT5, prefix_init
 from helpers.methods.prompt import SoftPromptT5, prompt_init
@@ -87,9 +87,10 @@ def build_opendelta_prompt(backbone, tokenizer, settings, seed):
 def build_adapterhub_adapter(backbone, tokenizer, settings, seed):
     import adapters
 
-    adapters.init(backbone)
-    backbone.add_adapter(via_adapterhub.ADAPTER_NAME,
-                         config=via_adapterhub.seq_bn_config(backbone.config.d_model, settings.bottleneck))
+    with kept_in_place(backbone):   # `adapters` creates its modules on the CPU
+        adapters.init(backbone)
+        backbone.add_adapter(via_adapterhub.ADAPTER_NAME,
+                             config=via_adapterhub.seq_bn_config(backbone.config.d_model, settings.bottleneck))
     return via_adapterhub.train_adapter(backbone)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from helpers.methods.inject import kept_in_place
 from helpers.methods.weights import copy_matching, folder_bytes, require_folder
 
 
@@ -108,9 +109,22 @@ def freeze_all_but_prompt(delta) -> None:
     quietly(delta.freeze_module, exclude=["deltas"], set_state_dict=False)
 
 
+@contextlib.contextmanager
+def ids_follow_embedding(embedding: nn.Embedding):
+    """SoftPromptLayer reads the embedding width with `raw_embedding(torch.tensor([0]))`, a CPU
+    index, which fails on a backbone on a GPU: while it is built, indices move to the weights."""
+    hook = embedding.register_forward_pre_hook(lambda module, args: (args[0].to(module.weight.device),))
+    try:
+        yield
+    finally:
+        hook.remove()
+
+
 def soft_prompt_model(backbone: nn.Module, n_tokens: int, initial: torch.Tensor) -> OpenDeltaPrompt:
     """The calls notebook 02 makes, in its order: SoftPromptModel, our init, freeze, mask guard."""
-    delta = import_opendelta().SoftPromptModel(backbone, soft_token_num=n_tokens, token_init=False)
+    opendelta = import_opendelta()
+    with ids_follow_embedding(backbone.get_input_embeddings()):
+        delta = opendelta.SoftPromptModel(backbone, soft_token_num=n_tokens, token_init=False)
     set_initial_prompt(delta, initial)
     freeze_all_but_prompt(delta)
     return OpenDeltaPrompt(backbone, delta)
@@ -123,11 +137,12 @@ def bitfit_model(backbone: nn.Module) -> OpenDeltaModel:
     import_opendelta()   # the shims first: the transformers.deepspeed alias, the bias fix
     from opendelta.delta_models.bitfit import BitFitModel
 
-    delta = quietly(BitFitModel, backbone, modified_modules=["q", "k", "v", "o", "wi", "wi_0", "wi_1", "wo"])
-    with torch.no_grad():
-        for bias in delta.delta_params:
-            bias.zero_()
-    quietly(delta.freeze_module, exclude=["deltas"], set_state_dict=False)
+    with kept_in_place(backbone):   # BitFitModel creates the new biases on the CPU
+        delta = quietly(BitFitModel, backbone, modified_modules=["q", "k", "v", "o", "wi", "wi_0", "wi_1", "wo"])
+        with torch.no_grad():
+            for bias in delta.delta_params:
+                bias.zero_()
+        quietly(delta.freeze_module, exclude=["deltas"], set_state_dict=False)
     return OpenDeltaModel(backbone, delta)
 
 

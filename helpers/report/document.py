@@ -9,9 +9,9 @@ from helpers.report.plots import make_figures
 from helpers.report.tables import (ACCURACY_HEAD, ARITHMETIC_HEAD, BEYOND_HEAD, EVALUATION_HEAD, PARAMETER_HEAD,
                                    ZERO_SHOT_HEAD, accuracy_rows, arithmetic_findings, arithmetic_rows, banner,
                                    beyond_rows, evaluation_rows, load_arithmetic, load_results, load_zero_shot,
-                                   metadata, parameter_rows, zero_shot_rows)
+                                   metadata, non_default_notes, parameter_rows, zero_shot_rows)
 from helpers.study.paths import report_dir
-from helpers.study.runs import ALL_RUNS, RUNS
+from helpers.study.runs import ALL_RUNS, EXTENSIONS, RUNS
 
 
 @dataclass
@@ -30,7 +30,8 @@ def report_tables(records, zero, arithmetic=None) -> list[Table]:
               "best-validation epoch", ACCURACY_HEAD, accuracy_rows(records), (62, 26, 16, 26, 28, 26, 22, 22),
               "Reference columns (not measured here): the original course study's max validation accuracy after 10 "
               "epochs, and two independent public submissions A and B. The course validated on its test set; here "
-              "validation reviews are held out of train and the test set is used once, with the best epoch's weights."),
+              "validation reviews are held out of train and the test set is used once, with the best epoch's weights."
+              + "".join(" " + note for note in non_default_notes(records))),
         Table("Table 2. Parameter counts: measured beside the formula's prediction", PARAMETER_HEAD,
               parameter_rows(records), (62, 30, 30, 30, 90, 14)),
         Table("Table 3. Evaluation methods and cost", EVALUATION_HEAD, evaluation_rows(records),
@@ -42,7 +43,7 @@ def report_tables(records, zero, arithmetic=None) -> list[Table]:
               "Not part of the assignment's ten runs. Prefix tuning through PEFT: on T5 its prefix reaches only the "
               "decoder's self-attention, and with an even number of layers half of its key/value pairs are never read "
               "(helpers/methods/prefix.py); its generate step disagrees with its own forward pass, which shows in the "
-              "generate column."),
+              "generate column." + "".join(" " + note for note in non_default_notes(records, EXTENSIONS))),
         Table("Table 5. Zero-shot: the backbone before any training", ZERO_SHOT_HEAD, zero_shot_rows(zero, records),
               (70, 80, 40, 40),
               "The task-prefix template is the one the backbone met in pretraining (t5-small: SST-2 as "

@@ -106,13 +106,29 @@ def load_arithmetic(profile: str, model: str | None = None) -> tuple[dict | None
     return record, []
 
 
+NON_DEFAULT_MARK = " *"
+
+
 def _per_run(records, width: int, cells, runs=RUNS) -> list[list[str]]:
-    """A row per run in study order: its label, then `cells(record)`, or `width` dashes if it has no record."""
+    """A row per run in study order: its label (marked if it ran with non-default settings), then
+    `cells(record)`, or `width` dashes if it has no record."""
     rows = []
     for run in runs:
         record = records.get(run.run_id)
-        rows.append([run.label] + (cells(record) if record else [DASH] * width))
+        mark = NON_DEFAULT_MARK if record and record.get("non_default_settings") else ""
+        rows.append([run.label + mark] + (cells(record) if record else [DASH] * width))
     return rows
+
+
+def non_default_notes(records, runs=RUNS) -> list[str]:
+    """'* LoRA_8 (#5): non-default settings: epochs=3, max_length=256' for each marked run of `runs`:
+    such a run does not follow the assignment's protocol, and its numbers do not compare with the
+    references."""
+    from helpers.study.settings import describe_non_default
+
+    return [f"*{run.label}: {describe_non_default(records[run.run_id]['non_default_settings'])}; not comparable with "
+            "the assignment's numbers." for run in runs
+            if run.run_id in records and records[run.run_id].get("non_default_settings")]
 
 
 def accuracy_rows(records) -> list[list[str]]:
@@ -220,6 +236,7 @@ def metadata(records, profile: str) -> list[tuple[str, str]]:
     seeds = sorted({len(r.get("seeds", [r.get("seed")])) for r in records.values()})
     return [("profile", profile), ("model", values("model")), ("data", values("data")),
             ("epochs", values("epochs")), ("seeds per run", ", ".join(map(str, seeds)) or DASH),
+            ("precision", values("precision")),
             ("device", values("device")), ("processes per run", values("processes")),
             ("git commit", values("git_commit")),
             ("runs finished", f"{min((r.get('finished_at', '') for r in records.values()), default=DASH)} .. "

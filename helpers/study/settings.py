@@ -42,6 +42,11 @@ class Settings:
     generate_eval: bool = True       # final test also by generate + string match (course's metric)
     num_workers: int = 0             # DataLoader workers; batches are pre-tokenised, so 0 is fine
     checkpoint: bool = True          # save state after each epoch so --resume can continue
+    # "auto": bf16 autocast on a GPU that computes bf16 natively (compute capability >= 8.0: A100,
+    # L4, H100), fp32 elsewhere (CPU, T4, V100: their bf16 is emulated). "bf16" forces it (on a CPU,
+    # accelerate's CPU autocast: slow, but it runs the GPU's bf16 path); "fp32" never autocasts.
+    # Never fp16: T5 overflows in it. The results file records what was used.
+    precision: str = "auto"
     # "" = the profile's own (t5-small on full, the tiny T5 on tiny); any T5 checkpoint on the hub
     # (t5-base, google/flan-t5-base, google/t5-base-lm-adapt, ...) or a save_pretrained folder.
     # Results of other models go to their own folders (helpers.study.paths.model_folder).
@@ -103,9 +108,16 @@ PROFILES = {
     ),
 }
 
+PRECISIONS = ("auto", "bf16", "fp32")
+
 _POSITIVE_INTS = {"epochs", "batch_size", "eval_batch_size", "max_length", "seeds", "val_size"}
 _METHOD_SIZES = {"n_tokens", "bottleneck", "rank", "trainable_blocks"}
 _NON_NEGATIVE_INTS = {"seed", "train_limit", "test_limit", "num_workers"}
+
+
+def check_precision(precision: str) -> None:
+    if precision not in PRECISIONS:
+        raise UserError(f"precision={precision!r} is not one of {', '.join(PRECISIONS)}")
 
 
 def setting_names() -> list[str]:
@@ -210,5 +222,25 @@ def _validate(settings: Settings, run: RunSpec) -> None:
     part = re.fullmatch(r"(\d+)/(\d+)", settings.train_part) if settings.train_part else None
     if settings.train_part and not (part and 1 <= int(part[1]) <= int(part[2])):
         raise UserError(f"setting train_part={settings.train_part!r} must be i/k with 1 <= i <= k, e.g. train_part=1/2")
+    check_precision(settings.precision)
     if "{text}" not in settings.template:
         raise UserError(f"setting template={settings.template!r} must contain {{text}}, e.g. template='review: {{text}}'")
+
+
+# Settings that change how a run executes but not what it measures: a run that changes only these
+# still follows the assignment's protocol (its numbers compare with the references).
+OPERATIONAL = {"profile", "model", "seed", "seeds", "eval_batch_size", "num_workers", "checkpoint", "precision",
+               "generate_eval"}
+
+
+def non_default_settings(run_id: str, settings: Settings) -> dict[str, Any]:
+    """The settings that differ from the run's own defaults on its profile (epochs, max_length,
+    train_limit, lr, ...), by name; {} for a run that follows the protocol."""
+    default = dataclasses.asdict(settings_for(run_id, settings.profile, {"model": settings.model}))
+    return {name: value for name, value in dataclasses.asdict(settings).items()
+            if name not in OPERATIONAL and default[name] != value}
+
+
+def describe_non_default(changed: Mapping[str, Any]) -> str:
+    """'non-default settings: epochs=3, max_length=256', or '' when there are none."""
+    return ("non-default settings: " + ", ".join(f"{k}={v}" for k, v in changed.items())) if changed else ""

@@ -46,7 +46,8 @@ def _device_shape() -> dict:
 
 class Workload:
     """One run's model on the t5-small architecture with a fixed random batch: a training step and
-    an evaluation forward pass, as the training loop does them (AdamW, bf16 autocast on a GPU)."""
+    an evaluation forward pass, as the training loop does them (AdamW, bf16 autocast where the
+    `precision` setting gives it: by default on GPUs that compute bf16 natively)."""
 
     def __init__(self, run_id: str, shape: dict, overrides: dict | None = None):
         import torch
@@ -56,6 +57,7 @@ class Workload:
         from helpers.models.shapes import architecture
         from helpers.data.synthetic import build_tokenizer
         from helpers.training.loop import make_optimizer
+        from helpers.training.runtime import resolve_precision
 
         self.cuda = torch.cuda.is_available()
         device = torch.device("cuda" if self.cuda else "cpu")
@@ -73,8 +75,10 @@ class Workload:
         self.eval_ids = torch.randint(3, 32000, (shape["eval_batch"], shape["length"]), generator=generator).to(device)
         self.eval_mask = torch.ones_like(self.eval_ids)
         self.start = torch.zeros((shape["eval_batch"], 1), dtype=torch.long, device=device)
-        bf16 = self.cuda and torch.cuda.is_bf16_supported()
-        self.autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if bf16 else nullcontext
+        # The training loop's choice (helpers.training.runtime): bf16 only where the GPU computes it natively.
+        self.precision = resolve_precision(self.settings.precision)
+        kind = device.type
+        self.autocast = (lambda: torch.autocast(kind, dtype=torch.bfloat16)) if self.precision == "bf16" else nullcontext
 
     def step(self) -> None:
         self.model.train()
@@ -246,8 +250,9 @@ H100_BF16_PEAK = 989e12
 UTILISATION = (0.10, 0.25)
 
 
-def study_flops(train=22_500, val=2_500, test=25_000, epochs=10, tokens=IMDB_MEAN_TOKENS, model="t5-small") -> dict:
-    """FLOPs of the full study (ten runs) on a T5 shape (t5-small by default), counted from its configuration."""
+def forward_flops_per_review(model: str = "t5-small", tokens: float = IMDB_MEAN_TOKENS) -> float:
+    """FLOPs of one forward pass over a review of `tokens` tokens (encoder, then the decoder's two
+    target tokens and the LM head) on a T5 shape, counted from its configuration."""
     from helpers.models.shapes import t5_config
 
     c = t5_config(model)
@@ -257,14 +262,23 @@ def study_flops(train=22_500, val=2_500, test=25_000, epochs=10, tokens=IMDB_MEA
     attention = layers * 4 * tokens * inner                   # QK^T and AV per encoder token
     cross_kv = c.num_decoder_layers * 2 * 2 * d * inner       # decoder's K, V of every encoder token
     decoder = 2 * 2 * c.num_decoder_layers * (8 * d * inner + ffs * d * ff) + 2 * 2 * d * vocab   # 2 target tokens + LM head
-    forward = tokens * (2 * encoder_params + attention + cross_kv) + decoder   # one review
+    return tokens * (2 * encoder_params + attention + cross_kv) + decoder
+
+
+def study_flops(train=22_500, val=2_500, test=25_000, epochs=10, tokens=IMDB_MEAN_TOKENS, model="t5-small") -> dict:
+    """FLOPs of the full study (ten runs) on a T5 shape (t5-small by default), counted from its
+    configuration, and the PROJECTED minutes of compute on each card of helpers.tools.projection."""
+    from helpers.tools.projection import CARDS, minutes
+
+    forward = forward_flops_per_review(model, tokens)   # one review
     evaluation = (val * (epochs + 1) + 2 * test) * forward    # validation every epoch, test by scoring and generate
     full = train * epochs * 3 * forward + evaluation
     peft = train * epochs * 2 * forward + evaluation
     total = full + 9 * peft
     return {"model": model, "forward_flops_per_review": forward, "full_ft_run_flops": full, "peft_run_flops": peft,
             "study_flops": total, "assumed_mean_tokens": tokens,
-            "h100_minutes": [total / (H100_BF16_PEAK * u) / 60 for u in reversed(UTILISATION)]}
+            "h100_minutes": [total / (H100_BF16_PEAK * u) / 60 for u in reversed(UTILISATION)],
+            "projected_minutes": {card.name: list(minutes(total, card)) for card in CARDS}}
 
 
 def _worker(*args: str) -> dict:
@@ -320,26 +334,26 @@ def memory_budget_bytes() -> int:
     return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
 
 
-def _memory_pass(run_ids: list[str], model: str) -> dict[str, dict]:
+def _memory_pass(run_ids: list[str], model: str, precision: str = "auto") -> dict[str, dict]:
     """Each run's memory figures, measured in a process of its own."""
     methods = {}
     for number, run_id in enumerate(run_ids, 1):
         start = time.perf_counter()
-        m = methods[run_id] = _worker("memory", run_id, f"model={model}")
+        m = methods[run_id] = _worker("memory", run_id, f"model={model}", f"precision={precision}")
         print(f"memory {number}/{len(run_ids)}, {run_id} on {model} in its own process: peak "
               f"{m['peak_memory_bytes'] / 2**20:,.0f} MiB, RSS {m['peak_rss_bytes'] / 2**20:,.0f} MiB "
               f"({time.perf_counter() - start:.0f} s)", file=sys.stderr, flush=True)
     return methods
 
 
-def _speed_pass(methods: dict[str, dict], model: str) -> tuple[list[list[str]], list[float]]:
+def _speed_pass(methods: dict[str, dict], model: str, precision: str = "auto") -> tuple[list[list[str]], list[float]]:
     """Add each run's speed to `methods`, timed in groups that fit in memory; return the groups
     and full_ft's median step in each."""
     groups = speed_groups(methods, memory_budget_bytes())
     yardstick = []
     for number, group in enumerate(groups, 1):
         start = time.perf_counter()
-        speeds = _worker("speed", *group, f"model={model}")
+        speeds = _worker("speed", *group, f"model={model}", f"precision={precision}")
         full = speeds["full_ft"]["train_samples_per_second"]
         yardstick.append(speeds["full_ft"]["median_step_seconds"])
         for run_id, speed in speeds.items():
@@ -351,18 +365,20 @@ def _speed_pass(methods: dict[str, dict], model: str) -> tuple[list[list[str]], 
     return groups, yardstick
 
 
-def collect(model: str = "t5-small", only: list[str] | None = None) -> dict:
+def collect(model: str = "t5-small", only: list[str] | None = None, precision: str = "auto") -> dict:
     import torch
 
     from helpers.study.results import device_description
+    from helpers.training.runtime import resolve_precision
 
     # Full fine-tuning always: every ratio is against it.
     run_ids = ["full_ft"] + [get_run(r).run_id for r in only if r != "full_ft"] if only else [r.run_id for r in ALL_RUNS]
-    methods = _memory_pass(run_ids, model)
-    groups, yardstick = _speed_pass(methods, model)
+    methods = _memory_pass(run_ids, model, precision)
+    groups, yardstick = _speed_pass(methods, model, precision)
     pads = pad_fractions()
     imdb = next(name for name in pads if name.startswith("imdb_"))
-    return {"device": device_description(), "torch_threads": torch.get_num_threads(), "model": model, "methods": methods,
+    return {"device": device_description(), "torch_threads": torch.get_num_threads(), "model": model,
+            "precision": resolve_precision(precision), "methods": methods,
             "speed_groups": groups, "full_ft_step_seconds_by_group": yardstick,
             # IMDB's: the real reviews' lengths where ../shared/data/imdb exists, else simulated (the key says which)
             "train_pad_fraction": pads[imdb]["length_grouped"], "train_lengths": imdb, "pad_fractions": pads,
@@ -381,7 +397,8 @@ def format_table(figures: dict) -> str:
     head = (f"{'run':<22} {'step s':>8} {'train/s':>8} {'x full':>7} {'eval/s':>8} {'peak MiB':>9} {'x full':>7} "
             f"{'RSS MiB':>8} {'x full':>7} {'tensor MiB':>11} {'optim MiB':>10} {'trainable':>11} {'ckpt KiB':>10}")
     lines = [f"model: {figures.get('model', 't5-small')} (random weights); device: {figures['device']} "
-             f"({figures['torch_threads']} threads); batch {full['batch']} x {full['length']} tokens",
+             f"({figures['torch_threads']} threads); {figures.get('precision', 'fp32')}; "
+             f"batch {full['batch']} x {full['length']} tokens",
              head, "-" * len(head)]
     for run_id, m in methods.items():
         lines.append(f"{run_id:<22} {m['median_step_seconds']:>8.3f} {m['train_samples_per_second']:>8.2f} "
@@ -421,15 +438,18 @@ def format_table(figures: dict) -> str:
     lines.append(f"PROJECTION (not a measurement) for {p['model']}: the full study is {p['study_flops'] / 1e15:.0f} PFLOP "
                  f"({p['full_ft_run_flops'] / 1e15:.1f} for full fine-tuning, {p['peft_run_flops'] / 1e15:.1f} per "
                  f"parameter-efficient run, reviews of ~{p['assumed_mean_tokens']} tokens): "
-                 f"{p['h100_minutes'][0]:.0f}-{p['h100_minutes'][1]:.0f} min of H100 compute at 25-10% of bf16 peak")
+                 f"{p['h100_minutes'][0]:.0f}-{p['h100_minutes'][1]:.0f} min of H100 compute at 25-10% of bf16 peak"
+                 + "".join(f"; {card} {low:.0f}-{high:.0f} min" for card, (low, high) in p.get("projected_minutes", {}).items()
+                           if card != "H100")
+                 + " (per notebook and card: python -m helpers bench --projection)")
     return "\n".join(lines)
 
 
-def main(as_json: bool = False, model: str = "t5-small", only: list[str] | None = None) -> int:
+def main(as_json: bool = False, model: str = "t5-small", only: list[str] | None = None, precision: str = "auto") -> int:
     from helpers.models.shapes import t5_config
 
     t5_config(model)   # an unknown name is refused here, in one line, before any worker starts
-    figures = collect(model, only)
+    figures = collect(model, only, precision)
     print(json.dumps(figures, indent=2) if as_json else format_table(figures))
     return 0
 

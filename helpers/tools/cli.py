@@ -1,6 +1,6 @@
-"""`python -m helpers COMMAND`: the command line over the same functions the notebooks call (the
-list below; handout and grade only in the TA's repository). Mistakes a user can fix print one line
-and exit 2 (tracebacks with --debug)."""
+"""`python -m helpers COMMAND`: the command line over the same functions the notebooks call (run,
+evaluate, zero-shot, params, report, notebooks, bench, gpu-check; handout and grade only in the
+TA's repository). Mistakes a user can fix print one line and exit 2 (tracebacks with --debug)."""
 from __future__ import annotations
 
 import argparse
@@ -60,6 +60,15 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
     bench.add_argument("--model", default="t5-small", help="a known T5 shape or a saved folder (random weights)")
     bench.add_argument("--only", nargs="+", metavar="RUN_ID", help="these runs (and full_ft, the yardstick) only")
+    bench.add_argument("--precision", default="auto", help="auto (bf16 on GPUs that compute it natively), bf16 or fp32")
+    bench.add_argument("--projection", action="store_true",
+                       help="print only the PROJECTED time per notebook on T4, L4, A100 and H100 (no measurement)")
+    bench.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE",
+                       help="with --projection: settings to project, e.g. --set epochs=3 --set max_length=256")
+
+    gpu = commands.add_parser("gpu-check", help="one prepared GPU check: short bf16 and fp32 fits, reload checks, "
+                                                "peak memory, samples/s, then the bench (make gpu-check)")
+    gpu.add_argument("--cpu-smoke", action="store_true", help="a reduced form for a CPU, in seconds (the test suite's)")
 
     if importlib.util.find_spec("helpers.teaching") is not None:   # the TA's repository; the student's has none
         _teaching_commands(commands)
@@ -161,6 +170,18 @@ def _dispatch(args) -> int:
         return grade_main(args.paths, as_json=args.json, time_limit=args.time_limit, sandboxed=not args.no_sandbox,
                           seed=args.seed)
     if args.command == "bench":
+        from helpers.study.settings import check_precision, parse_assignments, settings_for
+
+        check_precision(args.precision)
+        if args.projection:
+            overrides = parse_assignments(args.overrides)
+            settings_for("full_ft", "full", overrides)   # a bad setting is refused in one line
+            from helpers.tools.projection import format_projection
+            print(format_projection(overrides))
+            return 0
         from helpers.tools.bench import main as bench_main
-        return bench_main(as_json=args.json, only=args.only, model=args.model)
+        return bench_main(as_json=args.json, only=args.only, model=args.model, precision=args.precision)
+    if args.command == "gpu-check":
+        from helpers.tools.gpu_check import main as gpu_check_main
+        return gpu_check_main(cpu_smoke=args.cpu_smoke)
     return 1

@@ -30,7 +30,8 @@ class Composition:
         data, accuracy = experiment.data, {}
         self.predictions[name] = {split: label_predictions(model, data[split], experiment.tokenizer,
                                                            experiment.label_ids, experiment.settings.eval_batch_size,
-                                                           device) for split in ("val", "test")}
+                                                           device, autocast=experiment.accelerator.autocast)
+                                for split in ("val", "test")}   # the autocast of every other accuracy
         for split in ("val", "test"):
             accuracy[f"{split}_accuracy"] = (self.predictions[name][split] == data[split].labels).float().mean().item()
         flips = {other: (self.predictions[name]["test"] != self.predictions[other]["test"]).float().mean().item()

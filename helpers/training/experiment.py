@@ -17,17 +17,17 @@ from helpers.methods.registry import build_model, save_weights
 from helpers.models.backbones import label_token_ids, load_backbone
 from helpers.study.results import device_description, git_commit, versions, write_results
 from helpers.study.runs import get_run
-from helpers.study.settings import PROFILES, Settings
+from helpers.study.settings import PROFILES, Settings, describe_non_default, non_default_settings
 from helpers.study.sources import check_sources
 from helpers.training.loop import FitResult, fit
-from helpers.training.runtime import make_accelerator
+from helpers.training.runtime import make_accelerator, precision_name
 
 
 class Experiment:
     def __init__(self, run_id: str, settings: Settings, *, resume: bool = False, log=print):
         self.run, self.settings, self.resume = get_run(run_id), settings, resume
         check_sources(settings.profile, settings.model)
-        self.accelerator = make_accelerator(settings.profile)
+        self.accelerator = make_accelerator(settings.profile, settings.precision)
         self.log = log if self.accelerator.is_main_process else (lambda *_: None)   # one process speaks for all
         self.started = time.time()
         # Under torchrun / accelerate launch the main process builds the caches (tiny backbone,
@@ -43,7 +43,11 @@ class Experiment:
         self.weights: tuple = (None, 0)
         self.log(f"{self.run.label} [{run_id}] on profile {settings.profile}, model {settings.model}: {len(self.data['train']):,} train, "
                  f"{len(self.data['val']):,} validation, {len(self.data['test']):,} test reviews; lr {settings.lr:g}, "
-                 f"{settings.epochs} epochs, batch {settings.batch_size} x {self.accelerator.num_processes} process(es)")
+                 f"{settings.epochs} epochs, batch {settings.batch_size} x {self.accelerator.num_processes} process(es), "
+                 f"{precision_name(self.accelerator)}")
+        changed = describe_non_default(non_default_settings(run_id, settings))
+        if changed:   # said at the start, and kept in the results file and the report
+            self.log(f"{changed}: not the assignment's protocol, so not comparable with its numbers")
 
     def pretrained(self):
         """A fresh, untouched copy of the pretrained backbone (e.g. the reference for an identity check)."""
@@ -85,6 +89,7 @@ class Experiment:
         run = self.run
         record = _record(run, self.settings, self.per_seed, self.backbone_parameters, self.counts, *self.formula,
                          self.weights, self.started, self.accelerator.num_processes)
+        record["precision"] = precision_name(self.accelerator)   # what `auto` became on this machine
         if self.accelerator.is_main_process:
             path = write_results(self.settings.profile, run.run_id, record, self.settings.model)
             self.log(f"results: {path}" + (f"; weights: {self.weights[0]} ({self.weights[1]:,} bytes)"
@@ -134,6 +139,9 @@ def _record(run, settings, per_seed, base_total, counts, predicted, words, weigh
         # Batches are per process: with several, the effective batch and the step count differ.
         "device": device_description(), "processes": processes, "versions": versions(), "git_commit": git_commit(),
         "finished_at": time.strftime("%Y-%m-%d %H:%M:%S"), "settings": asdict(settings), "per_seed": per_seed,
+        # Settings that differ from the assignment's protocol: the report marks such a run, so that
+        # nobody compares it with the reference numbers unawares.
+        "non_default_settings": non_default_settings(run.run_id, settings),
     }
 
 
@@ -144,9 +152,11 @@ def evaluate_weights(run_id: str, settings: Settings, path=None) -> float:
 
     run = get_run(run_id)
     check_sources(settings.profile, settings.model)
-    accelerator = make_accelerator(settings.profile)   # the device, precision and threads of training
-    backbone, tokenizer = load_backbone(settings.profile, settings.model)
+    accelerator = make_accelerator(settings.profile, settings.precision)   # the device, precision and threads of training
+    # Under torchrun the main process builds the caches; the others then read them, not race to write.
+    with accelerator.main_process_first():
+        backbone, tokenizer = load_backbone(settings.profile, settings.model)
+        data = prepare_data(settings, tokenizer)
     model = load_weights(run, backbone, tokenizer, settings, path).to(accelerator.device)
-    data = prepare_data(settings, tokenizer)
     return label_accuracy(model, data["test"], tokenizer, label_token_ids(tokenizer), settings.eval_batch_size,
                           accelerator, "test (saved weights)")

@@ -1,10 +1,11 @@
 """The training loop, in the named steps notebook 01 shows: start (or resume), train one epoch,
 end the epoch (validate, keep the best, checkpoint), and the final test of the best epoch.
 
-AdamW with warmup and linear decay, gradient clipping, bf16 autocast where the GPU supports it
-(never fp16: T5 overflows). `accelerate` handles devices, mixed precision and several processes
-(torchrun / accelerate launch). `fit` trains the very model it is given, in place: afterwards
-that object carries the best epoch's weights.
+AdamW with warmup and linear decay, gradient clipping, bf16 autocast where the GPU computes it
+natively or `precision=bf16` asks for it (never fp16: T5 overflows). `accelerate` handles
+devices, mixed precision and several processes (torchrun / accelerate launch). `fit` trains
+the very model it is given, in place: afterwards that object carries the best epoch's weights,
+and is plain again (no autocast wrapper on it).
 """
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ class Training:
                  log=print, accelerator=None):
         from transformers import get_linear_schedule_with_warmup, set_seed
 
-        self.accelerator = accelerator or make_accelerator()
+        self.accelerator = accelerator or make_accelerator(precision=settings.precision)
         self.rank, self.world = self.accelerator.process_index, self.accelerator.num_processes
         self.data, self.settings, self.tokenizer, self.label_ids = data, settings, tokenizer, label_ids
         self.run_id, self.seed, self.log = run_id, seed, log
@@ -192,16 +193,28 @@ class Training:
         counts = self.accelerator.reduce(torch.tensor([correct, invalid, total], device=device), reduction="sum")
         return counts[0].item() / counts[2].item(), counts[1].item() / counts[2].item()
 
+    # ------------------------------------------------------------------ afterwards
+    def release(self) -> None:
+        """Give the caller back a plain model and let go of what `prepare` kept. Otherwise the
+        caller's `model` keeps accelerate's bf16-autocast `forward` (so it disagrees with its own
+        reload, which runs in fp32), and the accelerator holds every seed's model and optimizer,
+        Adam state included, for as long as it lives."""
+        self.accelerator.unwrap_model(self.model, keep_fp32_wrapper=False)
+        self.accelerator.free_memory()
+
 
 def fit(model, data, settings, *, tokenizer, label_ids, run_id: str, seed: int, resume: bool = False,
         log=print, accelerator=None) -> FitResult:
     """Train `model` in place; afterwards it carries the best validation epoch's weights."""
     training = Training(model, data, settings, tokenizer=tokenizer, label_ids=label_ids, run_id=run_id,
                         seed=seed, log=log, accelerator=accelerator)
-    training.start_or_resume(resume)
-    started = time.time()
-    with StopRequested():
-        for epoch in training.remaining_epochs():
-            losses = training.train_one_epoch(epoch)
-            training.end_of_epoch(epoch, losses)
-    return training.final_test(started)
+    try:
+        training.start_or_resume(resume)
+        started = time.time()
+        with StopRequested():
+            for epoch in training.remaining_epochs():
+                losses = training.train_one_epoch(epoch)
+                training.end_of_epoch(epoch, losses)
+        return training.final_test(started)
+    finally:   # also after an interruption: the notebook's `model` must be usable as it is
+        training.release()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import warnings
 
 import torch
 from tqdm.auto import tqdm
@@ -12,19 +13,52 @@ from tqdm.auto import tqdm
 DEFAULT_THREADS = torch.get_num_threads()
 
 
-def make_accelerator(profile: str | None = None):
+def native_bf16() -> bool:
+    """Does this machine's GPU compute in bf16 natively? Ampere (compute capability 8.0) and later
+    do. `torch.cuda.is_bf16_supported()` is no guide: in torch 2.13 it also counts the emulation
+    that a T4 (7.5) or a V100 (7.0) would run, slower than their own fp32."""
+    return torch.cuda.is_available() and torch.cuda.get_device_capability() >= (8, 0)
+
+
+def resolve_precision(precision: str = "auto") -> str:
+    """"bf16" or "fp32": what the `precision` setting means on this machine. `auto` is bf16 only
+    on a GPU that computes it natively, fp32 elsewhere (CPU, T4, V100); `bf16` on a CPU is
+    accelerate's CPU autocast, so the bf16 path can be run and tested without a GPU. The one
+    place where the choice is made: training (make_accelerator) and the bench both ask here."""
+    from helpers.study.settings import check_precision
+
+    check_precision(precision)
+    if precision == "auto":
+        return "bf16" if native_bf16() else "fp32"
+    if precision == "bf16" and torch.cuda.is_available() and not native_bf16():
+        warnings.warn(f"precision=bf16 on {torch.cuda.get_device_name()} (compute capability "
+                      f"{torch.cuda.get_device_capability()}): emulated, slower than fp32; precision=auto picks fp32")
+    return precision
+
+
+def make_accelerator(profile: str | None = None, precision: str = "auto"):
     """The accelerator for a run, and torch's CPU threads for it: the profile's `threads`, or torch's
     default (so that a tiny run earlier in the same process does not leave a real run on one)."""
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
 
     from helpers.study.settings import PROFILES
 
     torch.set_num_threads((PROFILES[profile].threads if profile else None) or DEFAULT_THREADS)
-    cuda = torch.cuda.is_available()
-    bf16 = cuda and torch.cuda.is_bf16_supported()
+    mixed = "bf16" if resolve_precision(precision) == "bf16" else "no"
+    state = AcceleratorState._shared_state
+    if state and state.get("_mixed_precision") != mixed and not torch.distributed.is_initialized():
+        # accelerate keeps one precision per process and refuses another; a single process (a
+        # notebook kernel, the gpu-check) may run one precision after the other, so start afresh.
+        AcceleratorState._reset_state()
     # cpu=True without a GPU: only then does accelerate join torchrun's processes with gloo;
     # otherwise each process would silently train alone on all the data.
-    return Accelerator(mixed_precision="bf16" if bf16 else "no", cpu=not cuda)
+    return Accelerator(mixed_precision=mixed, cpu=not torch.cuda.is_available())
+
+
+def precision_name(accelerator) -> str:
+    """"bf16" or "fp32": the precision `accelerator` trains in (recorded in results files)."""
+    return "bf16" if accelerator.mixed_precision == "bf16" else "fp32"
 
 
 def progress(iterable, desc: str, rank: int = 0, **kwargs):
