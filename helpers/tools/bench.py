@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 from helpers.study.runs import ALL_RUNS, get_run
+from helpers.tools.projection import IMDB_MEAN_TOKENS, forward_flops_per_review
 
 # CPU: a batch and length that finish in seconds per step; GPU: the study's own batch.
 # `rounds`: timed steps per run. Runs take turns, one step each, so that a machine getting
@@ -245,24 +246,8 @@ def pad_fractions() -> dict:
 # Assumptions of the projection (stated, not measured here): IMDB reviews average about 300
 # t5-small tokens after truncation at 512; a small model like t5-small reaches 10-25% of an
 # H100's dense bf16 peak (989 TFLOP/s); backward costs 2x forward with weight gradients, 1x without.
-IMDB_MEAN_TOKENS = 300
 H100_BF16_PEAK = 989e12
 UTILISATION = (0.10, 0.25)
-
-
-def forward_flops_per_review(model: str = "t5-small", tokens: float = IMDB_MEAN_TOKENS) -> float:
-    """FLOPs of one forward pass over a review of `tokens` tokens (encoder, then the decoder's two
-    target tokens and the LM head) on a T5 shape, counted from its configuration."""
-    from helpers.models.shapes import t5_config
-
-    c = t5_config(model)
-    d, ff, layers, vocab = c.d_model, c.d_ff, c.num_layers, c.vocab_size
-    inner, ffs = c.num_heads * c.d_kv, 3 if c.is_gated_act else 2   # attention width; FF matrices (gated: 3)
-    encoder_params = layers * (4 * d * inner + ffs * d * ff)
-    attention = layers * 4 * tokens * inner                   # QK^T and AV per encoder token
-    cross_kv = c.num_decoder_layers * 2 * 2 * d * inner       # decoder's K, V of every encoder token
-    decoder = 2 * 2 * c.num_decoder_layers * (8 * d * inner + ffs * d * ff) + 2 * 2 * d * vocab   # 2 target tokens + LM head
-    return tokens * (2 * encoder_params + attention + cross_kv) + decoder
 
 
 def study_flops(train=22_500, val=2_500, test=25_000, epochs=10, tokens=IMDB_MEAN_TOKENS, model="t5-small") -> dict:

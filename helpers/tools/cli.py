@@ -56,6 +56,15 @@ def _parser() -> argparse.ArgumentParser:
     notebooks.add_argument("--jobs", type=int, default=1,
                            help="notebooks side by side, each on its share of the CPU cores (default 1; one GPU: keep 1)")
 
+    _tool_commands(commands)
+    if importlib.util.find_spec("helpers.teaching") is not None:   # the TA's repository; the student's has none
+        _teaching_commands(commands)
+    return parser
+
+
+
+def _tool_commands(commands) -> None:
+    """bench and gpu-check: what the study costs, measured or projected."""
     bench = commands.add_parser("bench", help="speed, memory and checkpoint size of the runs")
     bench.add_argument("--json", action="store_true", help="print JSON instead of a table")
     bench.add_argument("--model", default="t5-small", help="a known T5 shape or a saved folder (random weights)")
@@ -69,10 +78,6 @@ def _parser() -> argparse.ArgumentParser:
     gpu = commands.add_parser("gpu-check", help="one prepared GPU check: short bf16 and fp32 fits, reload checks, "
                                                 "peak memory, samples/s, then the bench (make gpu-check)")
     gpu.add_argument("--cpu-smoke", action="store_true", help="a reduced form for a CPU, in seconds (the test suite's)")
-
-    if importlib.util.find_spec("helpers.teaching") is not None:   # the TA's repository; the student's has none
-        _teaching_commands(commands)
-    return parser
 
 
 def _teaching_commands(commands) -> None:
@@ -160,6 +165,11 @@ def _dispatch(args) -> int:
     if args.command == "notebooks":
         from helpers.notebook.runner import run_notebooks
         return run_notebooks(args.profile, args.papermill_args, args.only, model=args.model, jobs=args.jobs)
+    return _dispatch_tools(args)
+
+
+def _dispatch_tools(args) -> int:
+    """The course kit's commands and the benchmarks."""
     if args.command == "handout":
         from helpers.teaching.student_repo import write_student_repo
         out = write_student_repo(args.out, solved=args.solved, repo_url=args.repo_url)

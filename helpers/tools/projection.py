@@ -41,6 +41,25 @@ CARDS = (
 ARITHMETIC_SCORINGS, ZERO_SHOT_TEMPLATES = 16, 2
 
 
+# IMDB reviews average about 300 t5-small tokens after truncation at 512 (an assumption of the projection).
+IMDB_MEAN_TOKENS = 300
+
+
+def forward_flops_per_review(model: str = "t5-small", tokens: float = IMDB_MEAN_TOKENS) -> float:
+    """FLOPs of one forward pass over a review of `tokens` tokens (encoder, then the decoder's two
+    target tokens and the LM head) on a T5 shape, counted from its configuration."""
+    from helpers.models.shapes import t5_config
+
+    c = t5_config(model)
+    d, ff, layers, vocab = c.d_model, c.d_ff, c.num_layers, c.vocab_size
+    inner, ffs = c.num_heads * c.d_kv, 3 if c.is_gated_act else 2   # attention width; FF matrices (gated: 3)
+    encoder_params = layers * (4 * d * inner + ffs * d * ff)
+    attention = layers * 4 * tokens * inner                   # QK^T and AV per encoder token
+    cross_kv = c.num_decoder_layers * 2 * 2 * d * inner       # decoder's K, V of every encoder token
+    decoder = 2 * 2 * c.num_decoder_layers * (8 * d * inner + ffs * d * ff) + 2 * 2 * d * vocab   # 2 target tokens + LM head
+    return tokens * (2 * encoder_params + attention + cross_kv) + decoder
+
+
 @lru_cache(maxsize=None)
 def _imdb_like_lengths() -> tuple[int, ...]:
     """Simulated IMDB review lengths in t5-small tokens, untruncated: log-normal, median ~230 (the
@@ -76,7 +95,6 @@ def run_flops(run: RunSpec, settings: Settings, forward_flops) -> float:
 
 def notebook_flops(overrides: dict | None = None, model: str = "t5-small") -> dict[str, float]:
     """FLOPs of each notebook on the full profile with `overrides` (e.g. {"epochs": 3})."""
-    from helpers.tools.bench import forward_flops_per_review
 
     forward = lru_cache(maxsize=None)(lambda tokens: forward_flops_per_review(model, tokens))
     flops: dict[str, float] = {}
