@@ -44,6 +44,8 @@ class Draw:
     sizes: dict = field(default_factory=dict)      # method -> [(config key, size)] for formulas and counts
     size: int = 0                                   # the one size of the checks that compare tensors
     cache: dict = field(default_factory=dict)       # the grader's references, computed once per grading
+    init_seeds: list = field(default_factory=list)  # init_from_vocabulary's seeds: one twice, then another
+    init_special: list = field(default_factory=list)   # the special ids it must leave out
 
     @classmethod
     def new(cls, seed: int) -> Draw:

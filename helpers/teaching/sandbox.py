@@ -27,8 +27,8 @@ from pathlib import Path
 ANSWER_SCRIPT = Path(__file__).with_name("answer.py")
 INSIDE = "/grading"                                            # the grading folder, as the sandbox sees it
 HIDDEN_PACKAGES = ("peft", "adapters", "opendelta", "helpers")  # site-packages entries the sandbox never sees
-INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: sudo apt-get install bubblewrap), or grade with --no-sandbox "
-                "if you accept running students' code with your own rights")
+NO_SANDBOX_HINT = "grade with --no-sandbox if you accept running students' code with your own rights"
+INSTALL_HINT = f"install bubblewrap (Debian/Ubuntu: sudo apt-get install bubblewrap), or {NO_SANDBOX_HINT}"
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def sandbox_problem() -> str | None:
     if probe.returncode:
         why = (probe.stderr.strip().splitlines() or ["?"])[-1]
         return (f"no sandbox: bubblewrap is installed but cannot start here ({why}); user namespaces may be disabled "
-                f"(sysctl kernel.unprivileged_userns_clone=1), or {INSTALL_HINT.split(', or ')[1]}")
+                f"(sysctl kernel.unprivileged_userns_clone=1), or {NO_SANDBOX_HINT}")
     return None
 
 
