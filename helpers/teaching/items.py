@@ -57,33 +57,38 @@ def twin(draw, method: str, key: str, size: int):
     return TWINS[method](draw.backbone(key), size)
 
 
-def twin_count(draw, method: str, key: str, size: int) -> int:
-    cache = draw.cache.setdefault("counts", {})
+def twin_shapes(draw, method: str, key: str, size: int) -> dict[str, tuple]:
+    """{name: shape} of the twin's trainable tensors, built once per grading for each case."""
+    cache = draw.cache.setdefault("shapes", {})
     if (method, key, size) not in cache:
-        cache[method, key, size] = sum(p.numel() for p in trainable(twin(draw, method, key, size)).values())
+        cache[method, key, size] = {n: tuple(p.shape) for n, p in trainable(twin(draw, method, key, size)).items()}
     return cache[method, key, size]
 
 
+def twin_count(draw, method: str, key: str, size: int) -> int:
+    return sum(math.prod(shape) for shape in twin_shapes(draw, method, key, size).values())
+
+
 def twin_places(draw, method: str, key: str, size: int) -> dict:
-    model = twin(draw, method, key, size)
-    return method_places(method, {n: tuple(p.shape) for n, p in trainable(model).items()}, draw.configs[key], size)
+    return method_places(method, twin_shapes(draw, method, key, size), draw.configs[key], size)
 
 
-def placed(answer, draw, method: str, source: str = "t.", key: str = "c0", size: int | None = None) -> tuple[dict, object]:
+def placed(answer, draw, method: str, source: str = "t.", key: str = "c0",
+           size: int | None = None) -> tuple[dict, dict, object]:
     """A fresh twin holding the student's method tensors in the matching places: ({place: student
-    tensor name}, twin). The tensors are the answer's trainable ones (`t.`), or their values under
-    another prefix (`before.`). Failed where they break the contract."""
+    tensor name}, {place: twin tensor name}, twin). The tensors are the answer's trainable ones
+    (`t.`), or their values under another prefix (`before.`). Failed where they break the contract."""
     config, size = draw.configs[key], draw.size if size is None else size
     ours = {n[2:]: answer.tensors.get(source + n[2:]) for n in answer.tensors if n.startswith("t.")}
     expect(ours and all(isinstance(t, torch.Tensor) for t in ours.values()), "no trainable tensors")
+    student = method_places(method, {n: tuple(t.shape) for n, t in ours.items()}, config, size)
+    library = twin_places(draw, method, key, size)
+    same_places(method, student, library)
     model = twin(draw, method, key, size)
     theirs = trainable(model)
-    student = method_places(method, {n: tuple(t.shape) for n, t in ours.items()}, config, size)
-    library = method_places(method, {n: tuple(p.shape) for n, p in theirs.items()}, config, size)
-    same_places(method, student, library)
     for place, name in student.items():
         copy_into(theirs[library[place]], ours[name])
-    return student, model
+    return student, library, model
 
 
 # ---- the checks -----------------------------------------------------------------------------------
@@ -110,9 +115,8 @@ def check_count(method: str):
             frozen = " (is the backbone frozen?)" if got > truth else ""
             expect(got == truth, f"trains {got:,} parameters on {draw.describe(key)}, size {size}; "
                                  f"{LIBRARY[method]} trains {truth:,}{frozen}")
-            library = {n: tuple(p.shape) for n, p in trainable(twin(draw, method, key, size)).items()}
             same_places(method, method_places(method, shapes, draw.configs[key], size),
-                        method_places(method, library, draw.configs[key], size))
+                        twin_places(draw, method, key, size))
             added = int(case["total"]) - n_total(draw.backbone(key))
             expect(added == truth, f"adds {added:,} parameters to T5, of which {truth:,} train: "
                                    "the method's tensors are all it may add")
@@ -126,7 +130,7 @@ def check_identity(method: str):
         given = tensor(answer, "logits", reference.shape, "the fresh model's logits")
         difference = (given - reference).abs().max().item()
         expect(difference <= 1e-6, f"not the identity at initialisation: the logits move by {difference:.2e}")
-        _, model = placed(answer, draw, method)
+        _, _, model = placed(answer, draw, method)
         moved = (logits(model, batch) - reference).abs().max().item()
         expect(moved <= 1e-6, f"the method's tensors as initialised move {LIBRARY[method]}'s logits by {moved:.2e}: "
                               "the update must start at exactly zero")
@@ -135,13 +139,11 @@ def check_identity(method: str):
 
 def check_library(method: str):
     def check(answer, draw):
-        student, model = placed(answer, draw, method)
+        student, library, model = placed(answer, draw, method)
         batch = draw.batch()
         reference = logits(model, batch)
         given = tensor(answer, "logits", reference.shape, "the logits")
         close(given, reference, f"logits and {LIBRARY[method]}'s on the same tensors", 1e-5)
-        library = method_places(method, {n: tuple(p.shape) for n, p in trainable(model).items()}, draw.configs["c0"],
-                                draw.size)
         places = sorted(student)
         truth = gradients(model, batch, [trainable(model)[library[p]] for p in places])
         for place, grad in zip(places, truth):
@@ -163,7 +165,7 @@ def check_merge(answer, draw):
         plain.load_state_dict(merged)
     except RuntimeError as error:
         raise Failed(f"the merged weights do not fit a plain T5: {str(error).splitlines()[-1].strip()[:160]}") from None
-    _, model = placed(answer, draw, "lora")
+    _, _, model = placed(answer, draw, "lora")
     batch = draw.batch()
     close(logits(plain, batch), logits(model, batch), "the merged model's logits and PEFT LoRA's (unmerged, same tensors)",
           1e-5)

@@ -114,9 +114,7 @@ def _python_mounts() -> list[str]:
 
 
 def bwrap_command(folder: Path) -> list[str]:
-    environment = {"HOME": INSIDE, "TMPDIR": f"{INSIDE}/tmp", "PYTHONPATH": f"{INSIDE}/lib", "PATH": "/usr/bin:/bin",
-                   "PYTHONDONTWRITEBYTECODE": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-                   "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", "TQDM_DISABLE": "1"}
+    environment = _environment(INSIDE)
     args = ["bwrap", *_system_mounts(), *_python_mounts(), "--bind", str(folder), INSIDE,
             "--perms", "0755", "--dir", "/grader",
             "--ro-bind", str(ANSWER_SCRIPT), "/grader/answer.py", "--clearenv"]
@@ -161,10 +159,11 @@ def run(folder: Path, limits: Limits, sandboxed: bool = True, log: Path | None =
     from helpers.teaching.cgroup import SandboxCgroup
 
     prepare_folder(folder)
-    if sandboxed:
-        command = bwrap_command(folder)
+    if sandboxed:   # bwrap clears the environment and sets the runner's inside
+        command, environment = bwrap_command(folder), {"PATH": "/usr/bin:/bin"}
     else:   # the TA chose it: a separate process with the same limits, but no isolation
         command = [sys.executable, "-s", str(ANSWER_SCRIPT), str(folder)]
+        environment = {**_environment(str(folder)), "PEFT_GRADE_UNSANDBOXED": "1"}
     cgroup = SandboxCgroup.create(limits.memory_bytes, limits.processes)
     started = time.perf_counter()
     with open(log or os.devnull, "wb") as output:
@@ -174,7 +173,7 @@ def run(folder: Path, limits: Limits, sandboxed: bool = True, log: Path | None =
                 cgroup.join()
 
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output, stderr=output,
-                                   cwd=folder, env=_plain_environment(folder) if not sandboxed else {"PATH": "/usr/bin:/bin"},
+                                   cwd=folder, env=environment,
                                    preexec_fn=child_setup, start_new_session=True)
         stopped = _wait(process, limits.wall_seconds)
     if cgroup:
@@ -182,10 +181,11 @@ def run(folder: Path, limits: Limits, sandboxed: bool = True, log: Path | None =
     return Outcome(stopped, time.perf_counter() - started, cgroup is not None)
 
 
-def _plain_environment(folder: Path) -> dict:
-    return {"HOME": str(folder), "TMPDIR": str(folder / "tmp"), "PYTHONPATH": str(folder / "lib"), "PATH": "/usr/bin:/bin",
-            "PEFT_GRADE_UNSANDBOXED": "1",
-            "PYTHONDONTWRITEBYTECODE": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+def _environment(folder: str) -> dict:
+    """The runner's whole environment (nothing of the TA's), with `folder` as its home."""
+    return {"HOME": folder, "TMPDIR": f"{folder}/tmp", "PYTHONPATH": f"{folder}/lib", "PATH": "/usr/bin:/bin",
+            "PYTHONDONTWRITEBYTECODE": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+            "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg", "TQDM_DISABLE": "1"}
 
 
 def _wait(process: subprocess.Popen, wall_seconds: float) -> str:
