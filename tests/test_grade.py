@@ -12,7 +12,8 @@ import pytest
 
 from helpers import UserError
 from helpers.teaching.grade import grade_notebook, main
-from helpers.teaching.handout import make_handout, piece_tag
+from helpers.teaching.handout import piece_tag
+from helpers.teaching.student_repo import write_student_repo
 from helpers.teaching.items import ITEMS
 from sandboxing import sandbox_here  # noqa: F401  (an autouse fixture: skip or fail where no sandbox)
 
@@ -48,8 +49,10 @@ MISTAKES = {
 @pytest.fixture(scope="module")
 def handouts(tmp_path_factory):
     root = tmp_path_factory.mktemp("handout")
-    make_handout(root / "blank")
-    make_handout(root / "solved", solved=True)
+    # the notebooks exactly as students get them, blank and completed with the solution
+    for kind in ("blank", "solved"):
+        write_student_repo(root / "repos" / kind, solved=kind == "solved")
+        (root / kind).symlink_to(root / "repos" / kind / "notebooks")
     return root
 
 

@@ -14,7 +14,8 @@ import nbformat
 import pytest
 
 from helpers.teaching.grade import grade_notebook
-from helpers.teaching.handout import make_handout, piece_tag
+from helpers.teaching.handout import piece_tag
+from helpers.teaching.student_repo import write_student_repo
 from helpers.teaching.sandbox import Limits
 from sandboxing import sandbox_here  # noqa: F401  (an autouse fixture: skip or fail where no sandbox)
 
@@ -130,8 +131,7 @@ while True:
 @pytest.fixture(scope="module")
 def blank(tmp_path_factory):
     root = tmp_path_factory.mktemp("attacks")
-    make_handout(root / "blank")
-    return root / "blank" / "05_lora.ipynb"
+    return write_student_repo(root / "blank") / "notebooks" / "05_lora.ipynb"
 
 
 @pytest.fixture

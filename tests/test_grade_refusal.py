@@ -5,22 +5,22 @@ import pytest
 
 from helpers import UserError
 from helpers.teaching import grade
-from helpers.teaching.handout import make_handout
+from helpers.teaching.student_repo import write_student_repo
 from helpers.teaching.sandbox import INSTALL_HINT
 
 
 def test_no_sandbox_refused_in_one_line_naming_what_to_install(tmp_path, monkeypatch):
-    make_handout(tmp_path, solved=True)
+    notebooks = write_student_repo(tmp_path / "solved", solved=True) / "notebooks"
     monkeypatch.setattr(grade, "sandbox_problem", lambda: f"no sandbox: bubblewrap is not installed; {INSTALL_HINT}")
     monkeypatch.setattr(grade, "grade_notebook", lambda *a, **k: pytest.fail("graded without a sandbox"))
     with pytest.raises(UserError, match=r"apt-get install bubblewrap.*--no-sandbox") as refused:
-        grade.main([str(tmp_path / "05_lora.ipynb")])
+        grade.main([str(notebooks / "05_lora.ipynb")])
     assert "\n" not in str(refused.value)
 
 
 def test_no_sandbox_grades_and_every_table_says_so(tmp_path, capsys):
-    make_handout(tmp_path, solved=True)
-    assert grade.main([str(tmp_path / "05_lora.ipynb")], sandboxed=False) == 0
+    notebooks = write_student_repo(tmp_path / "solved", solved=True) / "notebooks"
+    assert grade.main([str(notebooks / "05_lora.ipynb")], sandboxed=False) == 0
     table = capsys.readouterr().out
     assert table.startswith("NOT SANDBOXED (--no-sandbox)") and table.rstrip().splitlines()[-1].startswith("NOT SANDBOXED")
     assert "total (graded automatically): 30/30 points (100.0%)" in table

@@ -1,5 +1,6 @@
-"""`make handout`: the solution notebooks with every from-scratch piece replaced by its signature,
-docstring and a TODO that raises NotImplementedError, everything else unchanged.
+"""The handout notebook (student_repo.py writes it into the student repository): the solution notebook
+with every from-scratch piece replaced by its signature, docstring and a TODO that raises
+NotImplementedError, everything else unchanged.
 
 One source for each piece: its solution lives in helpers/methods/ between nbgrader's
 `### BEGIN SOLUTION` / `### END SOLUTION` markers, and nbgrader's own ClearSolutions preprocessor
@@ -17,8 +18,6 @@ from pathlib import Path
 
 import nbformat
 
-from helpers import UserError
-from helpers.notebook.runner import NOTEBOOKS
 from helpers.study.paths import REPO_ROOT
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"   # the solution notebooks
@@ -83,18 +82,3 @@ def handout_notebook(path: Path, solved: bool = False):
     notebook = nbformat.read(path, as_version=4)
     notebook.cells = [student_cell(c, solved) if c.cell_type == "code" and piece_tag(c) else c for c in notebook.cells]
     return notebook
-
-
-def make_handout(out_dir: Path | str = "handout/notebooks", solved: bool = False,
-                 source_dir: Path = NOTEBOOK_DIR) -> list[Path]:
-    """Write the five handout notebooks into out_dir; the written paths."""
-    out_dir = Path(out_dir)
-    if not source_dir.is_dir():
-        raise UserError(f"no solution notebooks in {source_dir}")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name in NOTEBOOKS:
-        target = out_dir / f"{name}.ipynb"
-        nbformat.write(handout_notebook(source_dir / f"{name}.ipynb", solved), target)
-        written.append(target)
-    return written
