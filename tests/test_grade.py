@@ -28,7 +28,16 @@ BUGS = {
                             "return self.up(torch.relu(self.down(hidden)))", {"adapter.identity", "adapter.library"}),
     "prompt_mask_not_extended": ("02_prompt_tuning", "torch.cat([ones, mask], dim=1)", "mask",
                                  {"prompt.forward", "prompt.library", "prompt.learns"}),
+    # Same values, wrong gradients: only the earlier blocks' method gradients change, and only the
+    # gradient comparison (bounded by this draw's float32 rounding) can see it.
+    "adapter_branch_detached": ("03_adapter", "self.up(torch.relu(self.down(hidden)))",
+                                "self.up(torch.relu(self.down(hidden.detach())))", {"adapter.library"}),
+    "lora_input_detached": ("05_lora", "F.linear(self.dropout(x), self.lora_A)",
+                            "F.linear(self.dropout(x.detach()), self.lora_A)", {"lora.library"}),
 }
+# A draw on which a bias's gradient is smaller than its float32 rounding: a bound fixed per
+# tensor failed the solution here (adapter.library); the bound from the draw's own rounding must not.
+ILL_CONDITIONED_SEED = 3000164
 # Formulas that confuse the depths: right only where the decoder is as deep as the encoder.
 DEPTH_MISTAKES = {
     "adapters_2_num_layers": ("03_adapter", "blocks = config.num_layers + config.num_decoder_layers",
@@ -107,6 +116,11 @@ def test_the_solution_grades_full_marks_every_time(handouts, capsys):
         assert result["sandboxed"] and "sandbox: bubblewrap" in result["isolation"]
     seeds = {g["seed"] for g in result["notebooks"] if "seed" in g}
     assert len(seeds) == 3
+
+
+def test_a_draw_where_rounding_exceeds_a_small_gradient_still_grades_the_solution_full_marks(handouts):
+    graded = grade_notebook(handouts / "solved" / "03_adapter.ipynb", seed=ILL_CONDITIONED_SEED)
+    assert graded["seed"] == ILL_CONDITIONED_SEED and not failed(graded), graded["items"]
 
 
 def test_untouched_handout_grades_zero_with_each_item_not_implemented(handouts, capsys):

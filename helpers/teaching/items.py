@@ -9,8 +9,8 @@ import math
 
 import torch
 
-from helpers.teaching.checks import (Failed, Item, close, close_gradients, copy_into, expect, gradients, logits,
-                                     n_total, tensor, trainable)
+from helpers.teaching.checks import (Failed, Item, close, copy_into, expect, logits, n_total, reference, tensor,
+                                     trainable)
 from helpers.teaching.draw import LEARN_SIZE
 from helpers.teaching.twins import LIBRARY, TWINS, method_places, same_places
 
@@ -140,16 +140,14 @@ def check_identity(method: str):
 def check_library(method: str):
     def check(answer, draw):
         student, library, model = placed(answer, draw, method)
-        batch = draw.batch()
-        reference = logits(model, batch)
-        given = tensor(answer, "logits", reference.shape, "the logits")
-        close(given, reference, f"logits and {LIBRARY[method]}'s on the same tensors", 1e-5)
         places = sorted(student)
-        truth = gradients(model, batch, [trainable(model)[library[p]] for p in places])
-        for place, grad in zip(places, truth):
+        truth = reference(model, draw.batch(), [library[p] for p in places])
+        given = tensor(answer, "logits", truth.logits.shape, "the logits")
+        close(given, truth.logits, f"logits and {LIBRARY[method]}'s on the same tensors", truth.logit_bound)
+        for place, grad in zip(places, truth.gradients):
             name = student[place]
             given = tensor(answer, f"g.{name}", grad.shape, f"the gradient of {name}")
-            close_gradients(given, grad, f"gradients of {name} and {LIBRARY[method]}'s")
+            close(given, grad, f"gradients of {name} and {LIBRARY[method]}'s", truth.gradient_bound)
     return check
 
 
@@ -167,8 +165,9 @@ def check_merge(answer, draw):
         raise Failed(f"the merged weights do not fit a plain T5: {str(error).splitlines()[-1].strip()[:160]}") from None
     _, _, model = placed(answer, draw, "lora")
     batch = draw.batch()
-    close(logits(plain, batch), logits(model, batch), "the merged model's logits and PEFT LoRA's (unmerged, same tensors)",
-          1e-5)
+    truth = reference(model, batch)
+    close(logits(plain, batch), truth.logits, "the merged model's logits and PEFT LoRA's (unmerged, same tensors)",
+          truth.logit_bound)
 
 
 def check_learns(method: str):
