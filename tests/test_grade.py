@@ -1,9 +1,10 @@
 """The grader, fair and strict: the solution grades 100%, the untouched handout 0% ("not
-implemented"), three planted bugs each lose exactly their items, a correct implementation in
+implemented"), planted bugs each lose exactly their items (gradient-only ones too), a correct implementation in
 another style gets full marks, formulas that mix up encoder and decoder depth lose their formula
 item, realistic mistakes are named in their reasons, an endless loop stops at the time limit,
 a syntax error costs the items it breaks. Every grading runs in the sandbox (test_grade_attacks.py
 shows what it holds back)."""
+import importlib.util
 import json
 from pathlib import Path
 
@@ -11,10 +12,12 @@ import nbformat
 import pytest
 
 from helpers import UserError
-from helpers.teaching.grade import grade_notebook, main
+from helpers.teaching.checks import Failed
+from helpers.teaching.draw import Draw
+from helpers.teaching.grade import Answer, grade_notebook, main
 from helpers.teaching.handout import piece_tag
 from helpers.teaching.student_repo import write_student_repo
-from helpers.teaching.items import ITEMS
+from helpers.teaching.items import ITEMS, questions
 from sandboxing import sandbox_here  # noqa: F401  (an autouse fixture: skip or fail where no sandbox)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,6 +37,10 @@ BUGS = {
                                 "self.up(torch.relu(self.down(hidden.detach())))", {"adapter.library"}),
     "lora_input_detached": ("05_lora", "F.linear(self.dropout(x), self.lora_A)",
                             "F.linear(self.dropout(x.detach()), self.lora_A)", {"lora.library"}),
+    # No gradient reaches the adapters at all: right values, nothing learns.
+    "adapter_output_detached": ("03_adapter", "return hidden + self.up(torch.relu(self.down(hidden)))",
+                                "return hidden + self.up(torch.relu(self.down(hidden))).detach()",
+                                {"adapter.library", "adapter.learns"}),
 }
 # A draw on which a bias's gradient is smaller than its float32 rounding: a bound fixed per
 # tensor failed the solution here (adapter.library); the bound from the draw's own rounding must not.
@@ -121,6 +128,27 @@ def test_the_solution_grades_full_marks_every_time(handouts, capsys):
 def test_a_draw_where_rounding_exceeds_a_small_gradient_still_grades_the_solution_full_marks(handouts):
     graded = grade_notebook(handouts / "solved" / "03_adapter.ipynb", seed=ILL_CONDITIONED_SEED)
     assert graded["seed"] == ILL_CONDITIONED_SEED and not failed(graded), graded["items"]
+
+
+def test_learns_asks_for_the_fall_the_library_reaches_from_the_same_tensors(handouts):
+    """The bar is the twin's own fall on this draw: the solution's run meets it (it is the twin's
+    run, up to rounding); the same run reported as falling 0.4 times as far does not."""
+    spec = importlib.util.spec_from_file_location("runner", REPO / "helpers" / "teaching" / "answer.py")
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
+    notebook = nbformat.read(handouts / "solved" / "05_lora.ipynb", as_version=4)
+    namespace, errors = runner.run_cells([{"label": "cell", "source": c.source} for c in notebook.cells
+                                          if c.cell_type == "code" and piece_tag(c)])
+    assert not errors
+    draw = Draw.new(7)
+    question = next(q for q in questions("05_lora", draw) if q["kind"] == "learns")
+    data, tensors = runner.ask_learns(namespace, runner.Inputs({"configs": draw.configs}, draw.tensors), question)
+    learns = next(item for item in ITEMS if item.key == "lora.learns")
+    learns.check(Answer(data, tensors), draw)
+    losses = data["losses"]
+    slow = losses[:-1] + [losses[0] - 0.4 * (losses[0] - losses[-1])]
+    with pytest.raises(Failed, match=r"the loss falls from .* PEFT LoRA's, from the same tensors, falls from"):
+        learns.check(Answer({"losses": slow}, tensors), draw)
 
 
 def test_untouched_handout_grades_zero_with_each_item_not_implemented(handouts, capsys):

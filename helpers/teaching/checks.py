@@ -80,7 +80,7 @@ class Reference:
     same twin on this very draw, and never tighter than 1e-5 (of the largest gradient, for
     gradients). Rounding in a gradient follows the terms it sums, not the sum: a bias's gradient
     can be far smaller than its own rounding, and some draws are worse conditioned than others,
-    so a bound fixed per tensor failed correct code (3 draws in 550 for the adapter). A wrong
+    so a bound fixed per tensor failed correct code (6 draws in 1,000 for the adapter). A wrong
     piece is off by about its own |g|, far above either bound."""
     logits: torch.Tensor
     gradients: list

@@ -6,6 +6,7 @@ loaded with the merged weights."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 
@@ -25,7 +26,7 @@ METHOD_OF = {PROMPT: "prompt", ADAPTER: "adapter", LORA: "lora"}
 BUILDER = {"prompt": "SoftPromptT5", "adapter": "add_adapters", "lora": "add_lora"}
 FORMULA = {"prompt": "prompt_added", "adapter": "adapter_added", "lora": "lora_added"}
 LEARNING_RATE = {"prompt": 0.3, "adapter": 1e-2, "lora": 1e-2}
-STEPS = 40   # a prompt on a random T5 needs them to fall by a fifth every time (measured over 60 draws)
+STEPS = 40   # enough for every method's loss to fall clearly on the fixed `learn` shape (measured)
 COMMON_TOKENS = 5000   # the handout's init_from_vocabulary samples among these ids
 
 
@@ -170,15 +171,36 @@ def check_merge(answer, draw):
           truth.logit_bound)
 
 
+def twin_losses(answer, draw, method: str) -> list[float]:
+    """The library twin's losses over the sandbox's short run (same batch, optimizer, learning rate
+    and steps), started from the student's own initial method tensors."""
+    _, _, model = placed(answer, draw, method, source="before.", key="learn", size=LEARN_SIZE)
+    parameters = list(trainable(model).values())
+    optimizer = torch.optim.AdamW(parameters, lr=LEARNING_RATE[method], weight_decay=0.0)
+    model.train()
+    losses = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(STEPS):
+            loss = model(**draw.batch(), use_cache=False).loss
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+    return losses
+
+
 def check_learns(method: str):
-    """A short run on one batch: the loss the sandbox reports falls by a fifth, and of the model's
-    tensors only the method's changed (the trained ones must be the method's, by the contract)."""
+    """A short run on one batch: of the model's tensors only the method's changed (the trained ones
+    must be the method's, by the contract), and the loss the sandbox reports falls at least half as
+    far as the library twin's from the same tensors. How far a correct method gets in a few steps
+    depends on the draw (a prompt's loss falls by a third at the median, by under a fifth in 2 of
+    1,461 draws, which a fixed bar of a fifth failed): the twin says how far it gets on this one."""
     def check(answer, draw):
         losses = answer.data.get("losses")
         expect(isinstance(losses, list) and len(losses) == STEPS and all(isinstance(x, (int, float)) for x in losses),
                "malformed answer: no losses")
         expect(all(map(math.isfinite, losses)), "the training loss is not finite")
-        expect(losses[-1] < 0.8 * losses[0], f"the loss does not fall in {STEPS} steps ({losses[0]:.3f} -> {losses[-1]:.3f})")
         trained = {n[2:]: tuple(t.shape) for n, t in answer.tensors.items() if n.startswith("t.")}
         same_places(method, method_places(method, trained, draw.configs["learn"], LEARN_SIZE),
                     twin_places(draw, method, "learn", LEARN_SIZE))
@@ -186,6 +208,11 @@ def check_learns(method: str):
             before, after = answer.tensors[f"before.{name}"], answer.tensors.get(f"after.{name}")
             if name not in trained and (after is None or not torch.equal(before, after)):
                 raise Failed(f"frozen weights changed in training: {name} (the backbone must stay as it was)")
+        theirs = twin_losses(answer, draw, method)
+        fall, twin_fall = losses[0] - losses[-1], theirs[0] - theirs[-1]
+        expect(fall > 0 and fall >= twin_fall / 2,
+               f"the loss falls from {losses[0]:.3f} to {losses[-1]:.3f} in {STEPS} steps; "
+               f"{LIBRARY[method]}'s, from the same tensors, falls from {theirs[0]:.3f} to {theirs[-1]:.3f}")
     return check
 
 
@@ -229,7 +256,7 @@ ITEMS: tuple[Item, ...] = (
     Item("prompt.library", PROMPT, 6, "prompt.library", check_library("prompt"),
          "same logits and gradients as PEFT prompt tuning"),
     Item("prompt.learns", PROMPT, 3, "prompt.learns", check_learns("prompt"),
-         "a short run learns, the backbone unchanged"),
+         "a short run learns as the library does, the backbone unchanged"),
     Item("adapter.formula", ADAPTER, 5, "adapter.formula", check_formula("adapter"),
          "adapter_added: AdapterHub SeqBn's exact count, on three T5 shapes"),
     Item("adapter.count", ADAPTER, 4, "adapter.structure", check_count("adapter"),
@@ -238,11 +265,12 @@ ITEMS: tuple[Item, ...] = (
     Item("adapter.library", ADAPTER, 7, "adapter.library", check_library("adapter"),
          "same logits and gradients as AdapterHub SeqBn"),
     Item("adapter.learns", ADAPTER, 4, "adapter.learns", check_learns("adapter"),
-         "a short run learns, the backbone unchanged"),
+         "a short run learns as the library does, the backbone unchanged"),
     Item("lora.formula", LORA, 5, "lora.formula", check_formula("lora"), "lora_added: PEFT LoRA's exact count, on three T5 shapes"),
     Item("lora.count", LORA, 5, "lora.structure", check_count("lora"), "trains PEFT's count on q and v only, T5 frozen"),
     Item("lora.identity", LORA, 5, "lora.fresh", check_identity("lora"), "identity at initialisation"),
     Item("lora.library", LORA, 7, "lora.library", check_library("lora"), "same logits and gradients as PEFT LoRA"),
     Item("lora.merge", LORA, 4, "lora.merge", check_merge, "merge: a plain T5 with PEFT's logits"),
-    Item("lora.learns", LORA, 4, "lora.learns", check_learns("lora"), "a short run learns, the backbone unchanged"),
+    Item("lora.learns", LORA, 4, "lora.learns", check_learns("lora"),
+         "a short run learns as the library does, the backbone unchanged"),
 )
