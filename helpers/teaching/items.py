@@ -27,6 +27,9 @@ BUILDER = {"prompt": "SoftPromptT5", "adapter": "add_adapters", "lora": "add_lor
 FORMULA = {"prompt": "prompt_added", "adapter": "adapter_added", "lora": "lora_added"}
 LEARNING_RATE = {"prompt": 0.3, "adapter": 1e-2, "lora": 1e-2}
 STEPS = 40   # enough for every method's loss to fall clearly on the fixed `learn` shape (measured)
+# The run starts where the twin's does when their first losses agree this closely: float32 rounding moves a
+# loss by about 1e-7 of itself, the smallest forward mistake planted in tests by 9e-3 (no residual).
+SAME_START = 1e-4
 COMMON_TOKENS = 5000   # the handout's init_from_vocabulary samples among these ids
 
 
@@ -190,10 +193,15 @@ def twin_losses(model, method: str, batch) -> list[float]:
 
 def check_learns(method: str):
     """A short run on one batch: of the model's tensors only the method's changed (the trained ones
-    must be the method's, by the contract), and the loss the sandbox reports falls at least half as
-    far as the library twin's from the same tensors. How far a correct method gets in a few steps
+    must be the method's, by the contract), and the loss the sandbox reports falls. Where the run
+    starts at the library twin's loss (the same model, up to rounding), it must also fall at least
+    half as far as the twin's from the same tensors: how far a correct method gets in a few steps
     depends on the draw (a prompt's loss falls by a third at the median, by under a fifth in 2 of
-    1,461 draws, which a fixed bar of a fifth failed): the twin says how far it gets on this one."""
+    1,461 draws, which a fixed bar of a fifth failed), and the twin says how far it gets on this
+    one. Where it starts elsewhere, the forward differs from the library's (identity and library
+    already cost that), the twin's fall says nothing about this model's (an adapter without its
+    residual, starting from uniform logits, fell 0.35-0.89 times as far over 280 draws), so only
+    the fall itself is asked."""
     def check(answer, draw):
         losses = answer.data.get("losses")
         expect(isinstance(losses, list) and len(losses) == STEPS and all(isinstance(x, (int, float)) for x in losses),
@@ -206,11 +214,12 @@ def check_learns(method: str):
             before, after = answer.tensors[f"before.{name}"], answer.tensors.get(f"after.{name}")
             if name not in trained and (after is None or not torch.equal(before, after)):
                 raise Failed(f"frozen weights changed in training: {name} (the backbone must stay as it was)")
+        expect(losses[-1] < losses[0], f"the loss does not fall: {losses[0]:.3f} to {losses[-1]:.3f} in {STEPS} steps")
         theirs = twin_losses(model, method, draw.batch())
-        fall, twin_fall = losses[0] - losses[-1], theirs[0] - theirs[-1]
-        expect(fall > 0 and fall >= twin_fall / 2,
-               f"the loss falls from {losses[0]:.3f} to {losses[-1]:.3f} in {STEPS} steps; "
-               f"{LIBRARY[method]}'s, from the same tensors, falls from {theirs[0]:.3f} to {theirs[-1]:.3f}")
+        if abs(losses[0] - theirs[0]) <= SAME_START * theirs[0]:
+            expect(losses[0] - losses[-1] >= (theirs[0] - theirs[-1]) / 2,
+                   f"the loss falls from {losses[0]:.3f} to {losses[-1]:.3f} in {STEPS} steps; "
+                   f"{LIBRARY[method]}'s, from the same tensors, falls from {theirs[0]:.3f} to {theirs[-1]:.3f}")
     return check
 
 
