@@ -198,10 +198,10 @@ def check_learns(method: str):
     half as far as the twin's from the same tensors: how far a correct method gets in a few steps
     depends on the draw (a prompt's loss falls by a third at the median, by under a fifth in 2 of
     1,461 draws, which a fixed bar of a fifth failed), and the twin says how far it gets on this
-    one. Where it starts elsewhere, the forward differs from the library's (identity and library
-    already cost that), the twin's fall says nothing about this model's (an adapter without its
-    residual, starting from uniform logits, fell 0.35-0.89 times as far over 280 draws), so only
-    the fall itself is asked."""
+    one. Where it starts elsewhere, its forward differs from the library's (identity and library
+    already cost that) and the twin's fall says nothing about its own (an adapter without its
+    residual, starting from uniform logits, fell 0.35-0.89 times as far over 280 draws): only that
+    it falls is asked."""
     def check(answer, draw):
         losses = answer.data.get("losses")
         expect(isinstance(losses, list) and len(losses) == STEPS and all(isinstance(x, (int, float)) for x in losses),
