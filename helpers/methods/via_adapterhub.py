@@ -46,11 +46,17 @@ def seq_bn_config(d_model: int, bottleneck: int):
 
 def train_adapter(model: nn.Module, name: str = ADAPTER_NAME) -> nn.Module:
     """`model.train_adapter(name)` without its false alarm: it warns "There are adapters
-    available but none are activated" although it activates the adapter itself."""
+    available but none are activated" although it activates the adapter itself. The adapters
+    logger is quiet only meanwhile, so a real inactive forward pass later still warns."""
+    logger = logging.getLogger("adapters")
+    level = logger.level
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="There are adapters available but none are activated")
-        logging.getLogger("adapters").setLevel(logging.ERROR)
-        model.train_adapter(name)
+        logger.setLevel(logging.ERROR)
+        try:
+            model.train_adapter(name)
+        finally:
+            logger.setLevel(level)
     return model
 
 
